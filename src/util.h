@@ -68,6 +68,11 @@ static inline uint64_t clamp_u64(uint64_t v, uint64_t lo, uint64_t hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
+static inline uint64_t absdiff_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
 /* Round down to a whole MiB (balloon targets are set in MiB steps). */
 static inline uint64_t round_mib(uint64_t bytes)
 {

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+#include "hostmem.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define STAT_FILE_MAX (64 * 1024)
+
+const char *host_kind_name(enum host_kind k)
+{
+	switch (k) {
+	case HOST_PROC:
+		return "host";
+	case HOST_CGROUP_V1:
+		return "cgroup-v1";
+	case HOST_CGROUP_V2:
+		return "cgroup-v2";
+	}
+	return "?";
+}
+
+static int path_join(char *buf, size_t len, const char *dir, const char *file)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, file);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int copy_path(char *dst, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(dst, src, n + 1);
+	/* drop trailing slashes but keep "/" */
+	while (n > 1 && dst[n - 1] == '/')
+		dst[--n] = '\0';
+	return 0;
+}
+
+int host_source_init(struct host_source *s, const char *proc_dir,
+		     const char *cgroup_dir, int version)
+{
+	char p[PATH_MAX];
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	r = copy_path(s->proc_dir, proc_dir && *proc_dir ? proc_dir : "/proc");
+	if (r < 0)
+		return r;
+	if (!cgroup_dir || !*cgroup_dir) {
+		s->kind = HOST_PROC;
+		return 0;
+	}
+	r = copy_path(s->cgroup_dir, cgroup_dir);
+	if (r < 0)
+		return r;
+	if (version == 0) {
+		if (path_join(p, sizeof(p), s->cgroup_dir, "memory.max") == 0 &&
+		    access(p, R_OK) == 0)
+			version = 2;
+		else if (path_join(p, sizeof(p), s->cgroup_dir,
+				   "memory.limit_in_bytes") == 0 &&
+			 access(p, R_OK) == 0)
+			version = 1;
+		else
+			return -ENOENT;
+	}
+	if (version != 1 && version != 2)
+		return -EINVAL;
+	s->kind = version == 2 ? HOST_CGROUP_V2 : HOST_CGROUP_V1;
+	return 0;
+}
+
+int meminfo_parse(const char *text, struct meminfo *ret)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{ "MemTotal:", offsetof(struct meminfo, total) },
+		{ "MemFree:", offsetof(struct meminfo, free) },
+		{ "MemAvailable:", offsetof(struct meminfo, available) },
+		{ "Buffers:", offsetof(struct meminfo, buffers) },
+		{ "Cached:", offsetof(struct meminfo, cached) },
+		{ "SwapTotal:", offsetof(struct meminfo, swap_total) },
+		{ "SwapFree:", offsetof(struct meminfo, swap_free) },
+	};
+	unsigned found = 0;
+	const char *line = text;
+
+	memset(ret, 0, sizeof(*ret));
+	while (line && *line) {
+		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+			size_t kl = strlen(keys[i].key);
+			unsigned long long kb;
+			char *end;
+
+			if (strncmp(line, keys[i].key, kl) != 0)
+				continue;
+			errno = 0;
+			kb = strtoull(line + kl, &end, 10);
+			if (errno || end == line + kl || kb > UINT64_MAX / 1024)
+				return -EINVAL;
+			*(uint64_t *)((char *)ret + keys[i].off) = kb * 1024;
+			found |= 1u << i;
+		}
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	/* MemTotal and MemAvailable are required. */
+	if (!(found & 1u) || !(found & 4u))
+		return -ENODATA;
+	if (ret->available > ret->total || ret->free > ret->total)
+		return -EINVAL;
+	return 0;
+}
+
+int memstat_get(const char *text, const char *key, uint64_t *ret)
+{
+	size_t kl = strlen(key);
+	const char *line = text;
+
+	while (line && *line) {
+		if (strncmp(line, key, kl) == 0 && line[kl] == ' ') {
+			char *end;
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(line + kl + 1, &end, 10);
+			if (errno || end == line + kl + 1)
+				return -EINVAL;
+			*ret = v;
+			return 0;
+		}
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return -ENOENT;
+}
+
+static int read_meminfo(const char *proc_dir, struct meminfo *mi)
+{
+	char p[PATH_MAX];
+	char *buf;
+	int r;
+
+	r = path_join(p, sizeof(p), proc_dir, "meminfo");
+	if (r < 0)
+		return r;
+	r = read_file(p, STAT_FILE_MAX, &buf, NULL);
+	if (r < 0)
+		return r;
+	r = meminfo_parse(buf, mi);
+	free(buf);
+	return r;
+}
+
+static int read_cg_u64(const struct host_source *s, const char *file, uint64_t *v)
+{
+	char p[PATH_MAX];
+	int r = path_join(p, sizeof(p), s->cgroup_dir, file);
+
+	return r < 0 ? r : read_u64_file(p, v);
+}
+
+int host_mem_read(const struct host_source *s, struct host_mem *ret)
+{
+	const char *limit_file = NULL, *usage_file = NULL, *inactive_key = NULL;
+	uint64_t limit, usage, inactive = 0;
+	struct meminfo mi;
+	char p[PATH_MAX];
+	char *stat;
+	int r;
+
+	r = read_meminfo(s->proc_dir, &mi);
+	if (r < 0)
+		return r;
+	memset(ret, 0, sizeof(*ret));
+	ret->swap_total_bytes = mi.swap_total;
+	ret->swap_free_bytes = mi.swap_free;
+
+	switch (s->kind) {
+	case HOST_PROC:
+		ret->total_bytes = mi.total;
+		ret->avail_bytes = mi.available;
+		ret->used_bytes = mi.total - mi.available;
+		return 0;
+	case HOST_CGROUP_V1:
+		limit_file = "memory.limit_in_bytes";
+		usage_file = "memory.usage_in_bytes";
+		inactive_key = "total_inactive_file";
+		break;
+	case HOST_CGROUP_V2:
+		limit_file = "memory.max";
+		usage_file = "memory.current";
+		inactive_key = "inactive_file";
+		break;
+	}
+	r = read_cg_u64(s, limit_file, &limit);
+	if (r < 0)
+		return r;
+	r = read_cg_u64(s, usage_file, &usage);
+	if (r < 0)
+		return r;
+	/* Page cache charged to the slice can be dropped cheaply. */
+	r = path_join(p, sizeof(p), s->cgroup_dir, "memory.stat");
+	if (r == 0 && read_file(p, STAT_FILE_MAX, &stat, NULL) == 0) {
+		if (memstat_get(stat, inactive_key, &inactive) < 0)
+			inactive = 0;
+		free(stat);
+	}
+	/* v1 "unlimited" is a huge page-aligned number; cap to the machine. */
+	limit = MIN(limit, mi.total);
+	ret->total_bytes = limit;
+	ret->used_bytes = MIN(usage, limit);
+	ret->avail_bytes = MIN(sat_sub(limit, usage) + MIN(inactive, usage), limit);
+	/* The slice can never have more than the machine has free. */
+	ret->avail_bytes = MIN(ret->avail_bytes, mi.available);
+	return 0;
+}
+
+int vmstat_read_swap(const char *proc_dir, struct vmstat_swap *ret)
+{
+	char p[PATH_MAX];
+	char *buf;
+	int r;
+
+	r = path_join(p, sizeof(p), proc_dir, "vmstat");
+	if (r < 0)
+		return r;
+	r = read_file(p, STAT_FILE_MAX, &buf, NULL);
+	if (r < 0)
+		return r;
+	r = memstat_get(buf, "pswpin", &ret->pswpin);
+	if (r == 0)
+		r = memstat_get(buf, "pswpout", &ret->pswpout);
+	free(buf);
+	return r;
+}

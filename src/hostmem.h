@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hostmem.h - how much memory the "host" has and uses. The host is either
+ * the whole machine (/proc/meminfo) or one cgroup (a libvirt machine.slice, a
+ * test slice): v2 memory.max/memory.current/memory.stat or v1
+ * memory.limit_in_bytes/memory.usage_in_bytes/memory.stat.
+ *
+ * Every path is given by the caller, so tests feed temp files.
+ */
+#ifndef AB_HOSTMEM_H
+#define AB_HOSTMEM_H
+
+#include <limits.h>
+#include <stdint.h>
+
+enum host_kind { HOST_PROC, HOST_CGROUP_V1, HOST_CGROUP_V2 };
+
+struct host_source {
+	enum host_kind kind;
+	char proc_dir[PATH_MAX];	/* "/proc" normally */
+	char cgroup_dir[PATH_MAX];	/* HOST_CGROUP_*: the slice */
+};
+
+struct host_mem {
+	uint64_t total_bytes;	/* MemTotal, or the cgroup limit (capped to MemTotal) */
+	uint64_t used_bytes;	/* MemTotal - MemAvailable, or cgroup usage */
+	/* What can be had without swapping: MemAvailable, or limit - usage
+	 * + inactive file pages charged to the cgroup. */
+	uint64_t avail_bytes;
+	uint64_t swap_total_bytes;
+	uint64_t swap_free_bytes;
+};
+
+struct meminfo {
+	uint64_t total, free, available, buffers, cached, swap_total, swap_free;
+};
+
+struct vmstat_swap {
+	uint64_t pswpin, pswpout;	/* pages */
+};
+
+/*
+ * Set up a source. cgroup_dir NULL or "" means the whole host. version 0
+ * detects v1/v2 from the files present in cgroup_dir.
+ */
+int host_source_init(struct host_source *s, const char *proc_dir,
+		     const char *cgroup_dir, int version);
+int host_mem_read(const struct host_source *s, struct host_mem *ret);
+const char *host_kind_name(enum host_kind k);
+
+/* Pure parsers (exported for tests). Values in bytes. */
+int meminfo_parse(const char *text, struct meminfo *ret);
+/* Value of "key N" in a memory.stat style text; -ENOENT when absent. */
+int memstat_get(const char *text, const char *key, uint64_t *ret);
+int vmstat_read_swap(const char *proc_dir, struct vmstat_swap *ret);
+
+#endif

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * policy.c - the "auto" policy and what all policies share.
+ *
+ * One round of "auto":
+ *  1. Bookkeeping per VM: did actual follow the target? A guest whose actual
+ *     rose above its target took memory back (deflate-on-oom or
+ *     virtio_autoballoon): accept it (target := actual) and cool down. A guest
+ *     that makes no progress for uncoop_after_ms is uncooperative: stop
+ *     pushing (target := actual) and retry much later.
+ *  2. Guest wins: a guest with available memory under its buffer, or paging
+ *     in (swap-in or major-fault rate over a threshold), is deflated now, up
+ *     to its max. Under host pressure a guest above its weight's share of
+ *     the pool gets no more than the host can spare: a lying guest cannot
+ *     take memory the others need.
+ *  3. Host takes from excess: when the host (or slice) is pressured, reclaim
+ *     just enough to reach the high mark, water-filling on excess per
+ *     weight, where excess = guest available (which counts page cache) -
+ *     buffer - inflation still in flight. Never below min, at most
+ *     step_inflate per VM per round, never from a guest in cool-down.
+ *  4. Give back slowly: once the host has been relaxed (avail above the high
+ *     mark) for relax_delay_ms, return up to giveback_bytes per VM per round
+ *     from the spare above the high mark, neediest (least excess per
+ *     weight) first.
+ */
+#include "policy.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+#define TOL_BYTES MIB	/* actual within this of target: converged */
+
+static const char *const kind_names[] = {
+	[POLICY_AUTO] = "auto",
+	[POLICY_PROXMOX] = "proxmox",
+	[POLICY_MOM] = "mom",
+	[POLICY_STATIC] = "static",
+	[POLICY_OBSERVE] = "observe",
+};
+
+const char *policy_kind_name(enum policy_kind k)
+{
+	return kind_names[k];
+}
+
+int policy_kind_parse(const char *s, enum policy_kind *ret)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kind_names); i++) {
+		if (strcasecmp(s, kind_names[i]) == 0) {
+			*ret = (enum policy_kind)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *vm_state_name(enum vm_state s)
+{
+	switch (s) {
+	case VM_CONNECTING:
+		return "connecting";
+	case VM_OK:
+		return "ok";
+	case VM_GUEST_DEFLATED:
+		return "guest-deflated";
+	case VM_UNCOOPERATIVE:
+		return "uncooperative";
+	case VM_NO_BALLOON:
+		return "no-balloon";
+	case VM_GONE:
+		return "gone";
+	}
+	return "?";
+}
+
+const char *policy_reason_name(enum policy_reason r)
+{
+	switch (r) {
+	case REASON_NONE:
+		return "none";
+	case REASON_GUEST_PRESSURE:
+		return "guest-pressure";
+	case REASON_GUEST_DEFLATED:
+		return "guest-deflated";
+	case REASON_HOST_RECLAIM:
+		return "host-reclaim";
+	case REASON_GIVEBACK:
+		return "give-back";
+	case REASON_BOUNDS:
+		return "bounds";
+	case REASON_UNCOOPERATIVE:
+		return "uncooperative";
+	case REASON_BASELINE:
+		return "baseline";
+	}
+	return "?";
+}
+
+void policy_params_default(struct policy_params *p, enum policy_kind kind)
+{
+	memset(p, 0, sizeof(*p));
+	p->kind = kind;
+	p->relax_delay_ms = 10000;
+	p->deadband_bytes = 8 * MIB;
+	p->step_inflate_bytes = 256 * MIB;
+	p->giveback_bytes = 16 * MIB;
+	p->cooldown_ms = 30000;
+	p->swapin_pps_threshold = 64;
+	p->majflt_ps_threshold = 256;
+	p->uncoop_after_ms = 10000;
+	p->uncoop_retry_ms = 120000;
+	switch (kind) {
+	case POLICY_PROXMOX:
+		p->interval_ms = 10000;
+		break;
+	case POLICY_MOM:
+		p->interval_ms = 15000;
+		break;
+	case POLICY_AUTO:
+	case POLICY_STATIC:
+	case POLICY_OBSERVE:
+		p->interval_ms = 0;
+		break;
+	}
+}
+
+void policy_commit(struct policy_vm *vm, uint64_t target_bytes, uint64_t now_ms)
+{
+	vm->target_bytes = target_bytes;
+	vm->target_set_ms = now_ms;
+	vm->actual_at_set = vm->actual_bytes;
+}
+
+void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms)
+{
+	vm->actual_bytes = actual_bytes;
+	vm->state = VM_OK;
+	vm->cooldown_until_ms = 0;
+	vm->retry_at_ms = 0;
+	policy_commit(vm, actual_bytes, now_ms);
+}
+
+static void set_out(struct policy_vm *v, uint64_t target, enum policy_reason r)
+{
+	v->set_target = true;
+	v->new_target_bytes = target;
+	v->reason = r;
+}
+
+/* Can the policy act on this VM at all this round? */
+static bool vm_actionable(const struct policy_vm *v)
+{
+	return v->active && !v->set_target &&
+	       (v->state == VM_OK || v->state == VM_GUEST_DEFLATED);
+}
+
+/*
+ * Step 1: follow what the VM did with its target. Returns after producing an
+ * output (accepting a guest deflate, giving up on an uncooperative guest).
+ */
+static void bookkeeping(const struct policy_params *p, uint64_t now,
+			struct policy_vm *v)
+{
+	uint64_t dist_now, dist_then;
+
+	if (!v->active)
+		return;
+	if (v->state == VM_GUEST_DEFLATED && now >= v->cooldown_until_ms)
+		v->state = VM_OK;
+	if (v->state == VM_UNCOOPERATIVE) {
+		if (now < v->retry_at_ms)
+			return;
+		v->state = VM_OK;
+		v->target_set_ms = now;
+		v->actual_at_set = v->actual_bytes;
+	}
+	if (v->state != VM_OK && v->state != VM_GUEST_DEFLATED)
+		return;
+
+	if (absdiff_u64(v->actual_bytes, v->target_bytes) <= TOL_BYTES) {
+		v->target_set_ms = now;
+		v->actual_at_set = v->actual_bytes;
+		return;
+	}
+	if (v->actual_bytes > v->target_bytes + TOL_BYTES &&
+	    v->actual_bytes > v->actual_at_set + TOL_BYTES) {
+		/* The guest took memory back on its own: it wins. */
+		v->state = VM_GUEST_DEFLATED;
+		v->cooldown_until_ms = now + p->cooldown_ms;
+		set_out(v, v->actual_bytes, REASON_GUEST_DEFLATED);
+		return;
+	}
+	dist_now = absdiff_u64(v->actual_bytes, v->target_bytes);
+	dist_then = absdiff_u64(v->actual_at_set, v->target_bytes);
+	if (dist_now + TOL_BYTES <= dist_then) {
+		v->target_set_ms = now;
+		v->actual_at_set = v->actual_bytes;
+		return;
+	}
+	if (now - v->target_set_ms >= p->uncoop_after_ms) {
+		v->state = VM_UNCOOPERATIVE;
+		v->retry_at_ms = now + p->uncoop_retry_ms;
+		set_out(v, v->actual_bytes, REASON_UNCOOPERATIVE);
+	}
+}
+
+/* Inflation in flight: memory the host will get back without asking again. */
+static int64_t inflight_bytes(const struct policy_vm *v)
+{
+	return (int64_t)v->actual_bytes - (int64_t)v->target_bytes;
+}
+
+/* Memory this guest could give without going under its buffer. */
+static uint64_t vm_excess(const struct policy_vm *v)
+{
+	uint64_t ex = sat_sub(v->avail_bytes, v->buffer_bytes);
+
+	if (v->actual_bytes > v->target_bytes)
+		ex = sat_sub(ex, v->actual_bytes - v->target_bytes);
+	return ex;
+}
+
+struct donor {
+	struct policy_vm *vm;
+	double excess;
+	double weight;
+	double cap;
+};
+
+static double fill_amount(const struct donor *d, size_t n, double level)
+{
+	double sum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double t = d[i].excess - level * d[i].weight;
+
+		if (t > 0)
+			sum += t < d[i].cap ? t : d[i].cap;
+	}
+	return sum;
+}
+
+/*
+ * Take need bytes from donors, largest excess per weight first: find the
+ * level L with sum(min(cap, excess - L * weight)) == need.
+ */
+static uint64_t water_fill(const struct policy_params *p, struct donor *d,
+			   size_t n, uint64_t need)
+{
+	double lo = 0, hi = 0, level;
+	uint64_t total = 0;
+
+	if (n == 0 || need == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (d[i].excess / d[i].weight > hi)
+			hi = d[i].excess / d[i].weight;
+	if (fill_amount(d, n, 0) <= (double)need) {
+		level = 0;
+	} else {
+		for (int it = 0; it < 60; it++) {
+			double mid = (lo + hi) / 2;
+
+			if (fill_amount(d, n, mid) > (double)need)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		level = hi;
+	}
+	for (size_t i = 0; i < n; i++) {
+		double t = d[i].excess - level * d[i].weight;
+		uint64_t take;
+
+		if (t <= 0)
+			continue;
+		take = round_mib((uint64_t)(t < d[i].cap ? t : d[i].cap));
+		if (take < p->deadband_bytes)
+			continue;
+		set_out(d[i].vm, d[i].vm->target_bytes - take, REASON_HOST_RECLAIM);
+		total += take;
+	}
+	return total;
+}
+
+static int cmp_giveback(const void *a, const void *b)
+{
+	const struct donor *x = a, *y = b;
+
+	return (x->excess / x->weight > y->excess / y->weight) -
+	       (x->excess / x->weight < y->excess / y->weight);
+}
+
+/* Weighted share of the memory the guests can have between them. */
+static uint64_t fair_share(const struct policy_vm *vms, size_t n,
+			   const struct policy_vm *v, uint64_t pool)
+{
+	uint64_t wsum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (vms[i].active)
+			wsum += vms[i].weight;
+	if (wsum == 0)
+		return v->max_bytes;
+	return (uint64_t)((double)pool * v->weight / (double)wsum);
+}
+
+static void policy_auto(const struct policy_params *p, struct policy_host *h,
+			struct policy_vm *vms, size_t n)
+{
+	uint64_t now = h->now_ms, pool = 0, grants = 0;
+	int64_t eff_avail = (int64_t)h->avail_bytes;
+	struct donor *d;
+	size_t nd = 0;
+
+	for (size_t i = 0; i < n; i++)
+		bookkeeping(p, now, &vms[i]);
+
+	/* Host pressure with hysteresis; in-flight changes counted. */
+	if (h->avail_bytes < p->host_low_bytes || h->pressure_event)
+		h->pressured = true;
+	else if (h->avail_bytes > p->host_high_bytes)
+		h->pressured = false;
+	for (size_t i = 0; i < n; i++) {
+		struct policy_vm *v = &vms[i];
+
+		if (!v->active || v->state == VM_UNCOOPERATIVE)
+			continue;
+		pool += v->actual_bytes;
+		if (!v->set_target)
+			eff_avail += inflight_bytes(v);
+	}
+	pool += (uint64_t)MAX(eff_avail - (int64_t)p->host_low_bytes, 0);
+
+	/* Step 2: the guest wins. */
+	for (size_t i = 0; i < n; i++) {
+		struct policy_vm *v = &vms[i];
+		uint64_t grant = 0, base, target, share;
+
+		if (!vm_actionable(v) || !v->stats_valid)
+			continue;
+		if (v->avail_bytes < v->buffer_bytes)
+			grant = v->buffer_bytes - v->avail_bytes + v->buffer_bytes / 2;
+		if (v->swapin_pps > p->swapin_pps_threshold ||
+		    v->majflt_ps > p->majflt_ps_threshold)
+			grant = MAX(grant, v->buffer_bytes);
+		if (!grant)
+			continue;
+		v->guest_pressure = true;
+		v->cooldown_until_ms = now + p->cooldown_ms;
+		base = MAX(v->actual_bytes, v->target_bytes);
+		target = MIN(v->max_bytes, base + round_mib(grant + MIB - 1));
+		if (h->pressured) {
+			/* Beyond its share a guest gets only what the host spares. */
+			share = MAX(fair_share(vms, n, v, pool), base);
+			if (target > share)
+				target = MAX(share, MIN(target, base + (uint64_t)MAX(
+					eff_avail - (int64_t)p->host_low_bytes, 0)));
+		}
+		if (target > v->target_bytes + TOL_BYTES) {
+			set_out(v, target, REASON_GUEST_PRESSURE);
+			grants += target - MAX(v->actual_bytes, v->target_bytes);
+		}
+	}
+	eff_avail -= (int64_t)grants;
+	h->grant_bytes = grants;
+
+	/* Step 3: the host takes from excess. */
+	h->need_bytes = 0;
+	if (h->pressured || eff_avail < (int64_t)p->host_low_bytes)
+		h->need_bytes = (uint64_t)MAX((int64_t)p->host_high_bytes - eff_avail, 0);
+	d = calloc(n ? n : 1, sizeof(*d));
+	if (!d)
+		return;	/* nothing decided this round */
+	for (size_t i = 0; i < n && h->need_bytes; i++) {
+		struct policy_vm *v = &vms[i];
+		uint64_t cap;
+
+		if (!vm_actionable(v) || v->state != VM_OK || !v->stats_valid ||
+		    v->guest_pressure || now < v->cooldown_until_ms ||
+		    v->target_bytes <= v->min_bytes)
+			continue;
+		cap = MIN(p->step_inflate_bytes, v->target_bytes - v->min_bytes);
+		d[nd++] = (struct donor){ .vm = v, .excess = (double)vm_excess(v),
+					  .weight = v->weight, .cap = (double)cap };
+	}
+	h->reclaim_bytes = water_fill(p, d, nd, h->need_bytes);
+	h->unmet_bytes = sat_sub(h->need_bytes, h->reclaim_bytes);
+
+	/* Step 4: give back slowly when relaxed. */
+	h->giveback_bytes = 0;
+	if (h->pressured || eff_avail <= (int64_t)p->host_high_bytes) {
+		h->relaxed_since_ms = 0;
+	} else if (!h->relaxed_since_ms) {
+		h->relaxed_since_ms = now;
+	} else if (now - h->relaxed_since_ms >= p->relax_delay_ms) {
+		uint64_t spare = (uint64_t)(eff_avail - (int64_t)p->host_high_bytes);
+
+		nd = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct policy_vm *v = &vms[i];
+
+			if (!vm_actionable(v) || v->target_bytes + TOL_BYTES >= v->max_bytes)
+				continue;
+			d[nd++] = (struct donor){ .vm = v, .weight = v->weight,
+				.excess = v->stats_valid ? (double)vm_excess(v) : 0 };
+		}
+		qsort(d, nd, sizeof(*d), cmp_giveback);
+		for (size_t i = 0; i < nd && spare >= p->deadband_bytes; i++) {
+			struct policy_vm *v = d[i].vm;
+			uint64_t give = MIN(MIN(p->giveback_bytes, spare),
+					    v->max_bytes - v->target_bytes);
+
+			if (give < p->deadband_bytes && v->target_bytes + give < v->max_bytes)
+				continue;
+			set_out(v, v->target_bytes + give, REASON_GIVEBACK);
+			spare -= give;
+			h->giveback_bytes += give;
+		}
+	}
+	free(d);
+}
+
+void policy_round(const struct policy_params *p, struct policy_host *h,
+		  struct policy_vm *vms, size_t n)
+{
+	h->need_bytes = h->unmet_bytes = h->reclaim_bytes = 0;
+	h->grant_bytes = h->giveback_bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		vms[i].set_target = false;
+		vms[i].reason = REASON_NONE;
+		vms[i].guest_pressure = false;
+	}
+	switch (p->kind) {
+	case POLICY_OBSERVE:
+		return;
+	case POLICY_AUTO:
+		policy_auto(p, h, vms, n);
+		break;
+	case POLICY_PROXMOX:
+	case POLICY_MOM:
+	case POLICY_STATIC:
+		policy_ref_round(p, h, vms, n);
+		break;
+	}
+	/* Bounds always hold, whoever decided. */
+	for (size_t i = 0; i < n; i++) {
+		struct policy_vm *v = &vms[i];
+		uint64_t t = v->set_target ? v->new_target_bytes : v->target_bytes;
+
+		if (!v->active || v->state == VM_UNCOOPERATIVE)
+			continue;
+		if (t < v->min_bytes || t > v->max_bytes) {
+			t = clamp_u64(t, v->min_bytes, v->max_bytes);
+			set_out(v, t, v->set_target ? v->reason : REASON_BOUNDS);
+		}
+		if (v->set_target && v->new_target_bytes == v->target_bytes &&
+		    v->reason != REASON_GUEST_DEFLATED)
+			v->set_target = false;
+	}
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * policy.h - the balloon policies: pure functions from a snapshot of the
+ * host and the VMs to new balloon targets.
+ *
+ * No syscalls, no logging, no clock reads: time is policy_host.now_ms. The
+ * per-VM fields under "policy memory" are owned by the policy between rounds
+ * (the caller keeps them and passes them back); everything else is input.
+ *
+ * Sizes are the guest's logical memory, as QMP's "balloon" and
+ * "query-balloon" use them: max (boot RAM) minus the balloon.
+ */
+#ifndef AB_POLICY_H
+#define AB_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum policy_kind {
+	POLICY_AUTO,		/* autoballoon: guest wins, host takes from excess */
+	POLICY_PROXMOX,		/* after PVE AutoBalloon (10 s, shares, 80% goal) */
+	POLICY_MOM,		/* after oVirt MOM's balloon policy (15 s, 20% free) */
+	POLICY_STATIC,		/* fixed share of the host per weight */
+	POLICY_OBSERVE,		/* watch and report, never act */
+};
+
+enum vm_state {
+	VM_CONNECTING,		/* no QMP session (yet) */
+	VM_OK,
+	VM_GUEST_DEFLATED,	/* the guest took memory back: cool-down */
+	VM_UNCOOPERATIVE,	/* actual does not follow target: left alone */
+	VM_NO_BALLOON,		/* QEMU has no active balloon device */
+	VM_GONE,		/* QMP socket vanished */
+};
+
+enum policy_reason {
+	REASON_NONE,
+	REASON_GUEST_PRESSURE,	/* guest short of memory: deflate now */
+	REASON_GUEST_DEFLATED,	/* accept what the guest took */
+	REASON_HOST_RECLAIM,	/* host short: inflate from excess */
+	REASON_GIVEBACK,	/* host relaxed: return memory slowly */
+	REASON_BOUNDS,		/* min/max changed */
+	REASON_UNCOOPERATIVE,	/* stop pushing: target := actual */
+	REASON_BASELINE,	/* reference policy (proxmox, mom, static) */
+};
+
+struct policy_params {
+	enum policy_kind kind;
+	uint64_t host_low_bytes;	/* host pressured when avail below */
+	uint64_t host_high_bytes;	/* host relaxed when avail above */
+	uint64_t relax_delay_ms;	/* relaxed this long before giving back */
+	uint64_t deadband_bytes;	/* smaller changes are not sent */
+	uint64_t step_inflate_bytes;	/* max inflate per VM per round */
+	uint64_t giveback_bytes;	/* max give-back per VM per round */
+	uint64_t cooldown_ms;		/* no inflate after the guest won */
+	double swapin_pps_threshold;	/* guest paging in: pressure */
+	double majflt_ps_threshold;
+	uint64_t uncoop_after_ms;	/* no progress this long: uncooperative */
+	uint64_t uncoop_retry_ms;	/* try an uncooperative VM again after */
+	uint64_t interval_ms;		/* proxmox/mom: act at most this often */
+};
+
+/* Defaults for a kind (interval differs per reference policy). */
+void policy_params_default(struct policy_params *p, enum policy_kind kind);
+
+struct policy_vm {
+	/* configuration */
+	uint64_t min_bytes;
+	uint64_t max_bytes;
+	uint64_t buffer_bytes;
+	uint32_t weight;	/* >= 1 */
+
+	/* observations */
+	bool active;		/* QMP ready, balloon present, not paused */
+	uint64_t actual_bytes;
+	bool stats_valid;	/* recent, sane guest stats below */
+	uint64_t avail_bytes;
+	uint64_t free_bytes;
+	uint64_t total_bytes;
+	double swapin_pps;
+	double majflt_ps;
+
+	/* policy memory (kept by the caller between rounds) */
+	enum vm_state state;	/* VM_OK, VM_GUEST_DEFLATED or VM_UNCOOPERATIVE */
+	uint64_t target_bytes;	/* the target QEMU has now */
+	uint64_t target_set_ms;	/* when it was set or progress last seen */
+	uint64_t actual_at_set;	/* actual at that moment */
+	uint64_t cooldown_until_ms;
+	uint64_t retry_at_ms;	/* uncooperative: when to try again */
+
+	/* outputs of the last round */
+	bool set_target;	/* send new_target_bytes to QEMU */
+	uint64_t new_target_bytes;
+	enum policy_reason reason;
+	bool guest_pressure;	/* the guest showed pressure this round */
+};
+
+struct policy_host {
+	/* input */
+	uint64_t now_ms;
+	uint64_t total_bytes;
+	uint64_t avail_bytes;
+	bool pressure_event;	/* PSI/vmpressure fired since the last round */
+
+	/* policy memory */
+	bool pressured;
+	uint64_t relaxed_since_ms;
+	uint64_t last_run_ms;	/* proxmox/mom cadence */
+
+	/* outputs of the last round */
+	uint64_t need_bytes;	/* reclaim wanted */
+	uint64_t unmet_bytes;	/* reclaim wanted but no VM had excess */
+	uint64_t reclaim_bytes;
+	uint64_t grant_bytes;
+	uint64_t giveback_bytes;
+};
+
+/* Run one round: sets set_target/new_target_bytes/reason on each VM. */
+void policy_round(const struct policy_params *p, struct policy_host *h,
+		  struct policy_vm *vms, size_t n);
+
+/*
+ * A target was sent and acknowledged: record it in the VM's policy memory.
+ * (Split from policy_round so a failed QMP command leaves the memory as is.)
+ */
+void policy_commit(struct policy_vm *vm, uint64_t target_bytes, uint64_t now_ms);
+
+/* A VM (re)appeared: adopt its current balloon as the target. */
+void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms);
+
+/* The reference policies (policy_ref.c), called by policy_round. */
+void policy_ref_round(const struct policy_params *p, struct policy_host *h,
+		      struct policy_vm *vms, size_t n);
+
+const char *policy_kind_name(enum policy_kind k);
+int policy_kind_parse(const char *s, enum policy_kind *ret);
+const char *vm_state_name(enum vm_state s);
+const char *policy_reason_name(enum policy_reason r);
+
+#endif
