@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vab.h - shared state of virtio_autoballoon.ko
+ *
+ * The driver has two halves: vab_main.c speaks to the virtio balloon device
+ * (queues, config, balloon pages, stats, free page reporting, sysfs) and
+ * vab_auto.c decides when the guest takes balloon pages back by itself
+ * (shrinker-driven auto-deflate and the OOM notifier).
+ */
+#ifndef VAB_H
+#define VAB_H
+
+#include <linux/atomic.h>
+#include <linux/balloon_compaction.h>
+#include <linux/mutex.h>
+#include <linux/notifier.h>
+#include <linux/page_reporting.h>
+#include <linux/shrinker.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/virtio.h>
+#include <linux/virtio_balloon.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "vab_compat.h"
+
+/* Balloon pages per guest page (the device counts 4 KiB pages). */
+#define VAB_PPP		(PAGE_SIZE >> VIRTIO_BALLOON_PFN_SHIFT)
+/* PFNs per inflate/deflate message (one 1 KiB buffer). */
+#define VAB_PFNS_MAX	256
+/* Fast-deflated PFNs that may wait for the host to be told (256 MiB). */
+#define VAB_PENDING_MAX	65536
+
+/* Stats tags added by Linux 6.11 (not in 6.1's uapi header). */
+#ifndef VIRTIO_BALLOON_S_OOM_KILL
+#define VIRTIO_BALLOON_S_OOM_KILL	10
+#define VIRTIO_BALLOON_S_ALLOC_STALL	11
+#define VIRTIO_BALLOON_S_ASYNC_SCAN	12
+#define VIRTIO_BALLOON_S_DIRECT_SCAN	13
+#define VIRTIO_BALLOON_S_ASYNC_RECLAIM	14
+#define VIRTIO_BALLOON_S_DIRECT_RECLAIM	15
+#endif
+#define VAB_NR_STATS	16
+
+enum vab_mode {
+	VAB_MODE_OFF,	/* never take pages back without the host */
+	VAB_MODE_OOM,	/* stock behaviour: only from the OOM notifier */
+	VAB_MODE_AUTO,	/* auto-deflate when reclaim struggles, OOM last */
+};
+
+/* Why an auto-deflate step was taken (see README "decision rule"). */
+enum vab_reason {
+	VAB_REASON_SWAP,	/* reclaim started writing anon pages to swap */
+	VAB_REASON_PRIORITY,	/* reclaim priority fell to auto_priority */
+	VAB_REASON_CACHE,	/* cheap page cache is used up */
+	VAB_NR_REASONS,
+};
+
+/* Auto-deflate bookkeeping, under vab->auto_lock. */
+struct vab_auto {
+	/* Reclaim "visit": count_objects() starts one, scans add units. */
+	struct task_struct *visit_task;
+	unsigned long visit_units;
+
+	u64 onset_ns;		/* first reclaim call of this episode, 0 = none */
+	u64 last_reclaim_ns;	/* last reclaim-context call */
+	u64 last_step_ns;	/* last step (reserved when decided) */
+	u64 last_eval_ns;
+	unsigned long last_pswpout;
+	unsigned long step_pages;	/* grows during a sustained burst */
+
+	/* Counters (sysfs). */
+	u64 steps;
+	u64 reason[VAB_NR_REASONS];
+	u64 latency_last_us;
+	u64 latency_max_us;
+};
+
+struct vab {
+	struct virtio_device *vdev;
+	struct virtqueue *inflate_vq;
+	struct virtqueue *deflate_vq;
+	struct virtqueue *stats_vq;
+	struct virtqueue *report_vq;
+
+	/* Balloon pages, through the kernel's balloon API (compaction). */
+	struct balloon_dev_info bdev;
+
+	/*
+	 * Protects the balloon size, the PFN buffer, the pending list and the
+	 * inflate/deflate queues. Never held while allocating memory; the
+	 * shrinker and migration only try it.
+	 */
+	struct mutex lock;
+	u32 nr_pages;		/* pages in the balloon (4 KiB units) */
+	u32 target_pages;	/* num_pages last read from the device */
+	u32 actual_sent;	/* last value written to config.actual */
+	bool chasing;		/* moving toward target_pages */
+	int chase_gen;		/* cfg_gen the current chase belongs to */
+	__virtio32 pfns[VAB_PFNS_MAX];
+	u32 *pending;		/* freed, host not yet told (fast deflate) */
+	unsigned int nr_pending;
+
+	wait_queue_head_t ack_wq;	/* a virtqueue returned a buffer */
+	atomic_t cfg_gen;		/* bumped on every config change */
+
+	/* Work: follow num_pages, tell the host about fast deflates. */
+	struct delayed_work size_work;
+	unsigned long backoff_jiffies;
+	struct work_struct stats_work;
+	spinlock_t stop_lock;	/* protects stopping vs. queueing work */
+	bool stopping;
+
+	/* Task allocating balloon pages: its reclaim must not deflate. */
+	struct task_struct *inflater;
+
+	/* Stats queue buffer and a scratch copy of the vm events. */
+	struct virtio_balloon_stat stats[VAB_NR_STATS];
+	unsigned long *events;
+
+	struct page_reporting_dev_info pr_dev;
+	bool reporting;
+
+	enum vab_mode mode;
+	bool deflate_on_oom;	/* bit 2 negotiated */
+	bool tell_first;	/* MUST_TELL_HOST negotiated */
+
+	struct shrinker *shrinker;
+#ifndef VAB_SHRINKER_ALLOC
+	struct shrinker shrinker_store;
+#endif
+	bool shrinker_registered;
+	struct notifier_block oom_nb;
+	bool oom_registered;
+
+	spinlock_t auto_lock;
+	struct vab_auto au;
+
+	/* Counters (4 KiB pages), updated under lock. */
+	u64 inflated;
+	u64 deflated_host;
+	u64 deflated_auto;
+	u64 deflated_oom;
+	u64 migrated;
+};
+
+/* Module parameters (vab_main.c). */
+extern unsigned int vab_auto_floor_mb;
+extern unsigned int vab_auto_step_mb;
+extern unsigned int vab_auto_max_step_mb;
+extern unsigned int vab_auto_interval_ms;
+extern unsigned int vab_auto_cache_reserve_mb;
+extern int vab_auto_priority;
+extern unsigned int vab_oom_pages;
+
+/* vab_main.c: pressure deflate, called with vab->lock held. */
+unsigned long vab_deflate_pressure_locked(struct vab *vb, unsigned long want,
+					  u64 *counter);
+void vab_kick_work(struct vab *vb);
+
+/* vab_auto.c */
+int vab_auto_register(struct vab *vb);
+void vab_auto_unregister(struct vab *vb);
+const char *vab_reason_name(enum vab_reason r);
+
+#endif /* VAB_H */

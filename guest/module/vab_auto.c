@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vab_auto.c - when does the guest take balloon pages back by itself?
+ *
+ * The upstream shrinker of 2018-2020 freed balloon pages on every shrinker
+ * call, so cache trimming, drop_caches and inflating against page cache all
+ * deflated the balloon. Here the shrinker is only a probe that runs inside
+ * page reclaim: it tells us that reclaim is running, in which task, and at
+ * which priority; the decision then looks at what reclaim has left to work
+ * with. The rule (README.md, "Decision rule"):
+ *
+ *   deflate one bounded step when, in page reclaim (kswapd or direct, never
+ *   drop_caches), free memory is below the high watermarks and
+ *     (a) reclaim has started to write anonymous pages to swap, or
+ *     (b) reclaim priority has fallen to auto_priority, or
+ *     (c) inactive page cache is below auto_cache_reserve_mb;
+ *   at most one step per auto_interval_ms, steps doubling from auto_step_mb
+ *   to auto_max_step_mb during a burst, never below auto_floor_mb; the freed
+ *   pages are credited to the reclaim that called.
+ *
+ * The OOM notifier stays as the last resort (modes oom and auto).
+ */
+#include <linux/kernel.h>
+#include <linux/ktime.h>
+#include <linux/log2.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/nodemask.h>
+#include <linux/oom.h>
+#include <linux/percpu.h>
+#include <linux/sched.h>
+#include <linux/swap.h>
+#include <linux/vmstat.h>
+
+#include "vab.h"
+
+/*
+ * The probe. count_objects() reports a constant 2^18 objects, so the core
+ * asks for 2 * (2^18 >> priority) objects per visit (DEFAULT_SEEKS), in
+ * batches of 2^(19 - DEF_PRIORITY) = 128: one call per visit at the start
+ * priority, 2^(12 - priority) calls when reclaim struggles. Every call
+ * claims its whole batch as scanned, so no work is deferred.
+ */
+#define VAB_PROBE_SHIFT		18
+#define VAB_PROBE_COUNT		(1UL << VAB_PROBE_SHIFT)
+#define VAB_PROBE_BATCH		(1UL << (VAB_PROBE_SHIFT + 1 - DEF_PRIORITY))
+
+#define VAB_QUIET_NS		(200 * NSEC_PER_MSEC)	/* new episode */
+#define VAB_BURST_NS		NSEC_PER_SEC		/* steps keep growing */
+#define VAB_SWAP_WINDOW_NS	NSEC_PER_SEC
+#define VAB_REEVAL_NS		NSEC_PER_MSEC
+
+struct vab_signals {
+	unsigned long free;		/* pages */
+	unsigned long wmark_high;	/* sum over populated zones */
+	unsigned long inactive_file;
+	unsigned long pswpout;		/* cumulative swap-outs */
+};
+
+static const char * const vab_reason_names[] = {
+	[VAB_REASON_SWAP] = "swap",
+	[VAB_REASON_PRIORITY] = "priority",
+	[VAB_REASON_CACHE] = "cache",
+};
+
+const char *vab_reason_name(enum vab_reason r)
+{
+	return r < VAB_NR_REASONS ? vab_reason_names[r] : "?";
+}
+
+/* MiB to 4 KiB balloon pages. */
+static unsigned long vab_mb(unsigned int mb)
+{
+	return (unsigned long)mb << (20 - VIRTIO_BALLOON_PFN_SHIFT);
+}
+
+static struct vab *vab_from_shrinker(struct shrinker *s)
+{
+#ifdef VAB_SHRINKER_ALLOC
+	return s->private_data;
+#else
+	return container_of(s, struct vab, shrinker_store);
+#endif
+}
+
+static void vab_read_signals(struct vab_signals *s)
+{
+	int nid, z, cpu;
+
+	memset(s, 0, sizeof(*s));
+	for_each_online_node(nid) {
+		pg_data_t *pgdat = NODE_DATA(nid);
+
+		for (z = 0; z < MAX_NR_ZONES; z++) {
+			struct zone *zone = &pgdat->node_zones[z];
+
+			if (populated_zone(zone))
+				s->wmark_high += high_wmark_pages(zone);
+		}
+	}
+	s->free = global_zone_page_state(NR_FREE_PAGES);
+	s->inactive_file = global_node_page_state(NR_INACTIVE_FILE);
+	for_each_online_cpu(cpu)
+		s->pswpout += per_cpu(vm_event_states, cpu).event[PSWPOUT];
+}
+
+static bool vab_auto_armed(struct vab *vb)
+{
+	return READ_ONCE(vb->mode) == VAB_MODE_AUTO &&
+	       READ_ONCE(vb->nr_pages) > vab_mb(READ_ONCE(vab_auto_floor_mb));
+}
+
+/*
+ * The decision, under vb->auto_lock. Returns the step in 4 KiB pages (and
+ * reserves it against the rate limit), or 0.
+ */
+static unsigned long vab_decide(struct vab *vb, const struct vab_signals *s,
+				int prio, u64 now, enum vab_reason *ret_reason)
+{
+	struct vab_auto *a = &vb->au;
+	unsigned long floor, have, step, base, max;
+	u64 interval = (u64)READ_ONCE(vab_auto_interval_ms) * NSEC_PER_MSEC;
+	enum vab_reason reason;
+	bool swapping;
+
+	if (a->last_reclaim_ns && now - a->last_reclaim_ns > VAB_QUIET_NS)
+		a->onset_ns = 0;
+	a->last_reclaim_ns = now;
+	swapping = a->last_eval_ns && now - a->last_eval_ns < VAB_SWAP_WINDOW_NS &&
+		   s->pswpout != a->last_pswpout;
+	a->last_pswpout = s->pswpout;
+	a->last_eval_ns = now;
+
+	/* Reclaim has what it wants (or is only balancing): no pressure. */
+	if (s->free >= s->wmark_high) {
+		a->onset_ns = 0;
+		return 0;
+	}
+	if (!a->onset_ns)
+		a->onset_ns = now;
+
+	if (swapping)
+		reason = VAB_REASON_SWAP;
+	else if (prio <= READ_ONCE(vab_auto_priority))
+		reason = VAB_REASON_PRIORITY;
+	else if (s->inactive_file * VAB_PPP <
+		 vab_mb(READ_ONCE(vab_auto_cache_reserve_mb)))
+		reason = VAB_REASON_CACHE;
+	else
+		return 0;	/* cheap page cache left: let reclaim trim it */
+
+	if (a->last_step_ns && now - a->last_step_ns < interval)
+		return 0;
+
+	base = max(vab_mb(READ_ONCE(vab_auto_step_mb)), VAB_PPP);
+	max = max(vab_mb(READ_ONCE(vab_auto_max_step_mb)), base);
+	if (a->last_step_ns && now - a->last_step_ns < VAB_BURST_NS)
+		step = clamp(a->step_pages * 2, base, max);
+	else
+		step = base;
+	floor = vab_mb(READ_ONCE(vab_auto_floor_mb));
+	have = READ_ONCE(vb->nr_pages);
+	if (have <= floor)
+		return 0;
+	step = min(step, have - floor);
+
+	a->step_pages = step;
+	a->last_step_ns = now;
+	*ret_reason = reason;
+	return step;
+}
+
+static unsigned long vab_count(struct shrinker *s, struct shrink_control *sc)
+{
+	struct vab *vb = vab_from_shrinker(s);
+
+	if (!vab_auto_armed(vb))
+		return 0;
+	/* A visit starts: scans from this task add to its units. */
+	WRITE_ONCE(vb->au.visit_task, current);
+	WRITE_ONCE(vb->au.visit_units, 0);
+	return VAB_PROBE_COUNT;
+}
+
+static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
+{
+	struct vab *vb = vab_from_shrinker(s);
+	struct vab_auto *a = &vb->au;
+	enum vab_reason reason = VAB_REASON_CACHE;
+	struct vab_signals sig;
+	int prio = DEF_PRIORITY;
+	unsigned long units, step, freed;
+	u64 now, lat_us;
+
+	/* Nothing is really scanned; claim the batch so nothing is deferred. */
+	sc->nr_scanned = sc->nr_to_scan;
+
+	/* Only page reclaim counts: not drop_caches, not our own inflation. */
+	if (!(current->flags & PF_MEMALLOC) ||
+	    READ_ONCE(vb->inflater) == current || !vab_auto_armed(vb))
+		return 0;
+
+	now = ktime_get_ns();
+	if (READ_ONCE(a->visit_task) == current) {
+		units = READ_ONCE(a->visit_units) + sc->nr_to_scan;
+		WRITE_ONCE(a->visit_units, units);
+		prio = VAB_PROBE_SHIFT + 1 - ilog2(units);
+		/* Decide on the first call and whenever priority drops. */
+		if (units > sc->nr_to_scan &&
+		    ilog2(units - sc->nr_to_scan) == ilog2(units))
+			return 0;
+	} else if (now - READ_ONCE(a->last_eval_ns) < VAB_REEVAL_NS) {
+		return 0;
+	}
+
+	vab_read_signals(&sig);
+	spin_lock(&vb->auto_lock);
+	step = vab_decide(vb, &sig, prio, now, &reason);
+	spin_unlock(&vb->auto_lock);
+	if (!step)
+		return 0;
+
+	/* Inflation or a host message in flight: try again on the next call. */
+	if (!mutex_trylock(&vb->lock))
+		return 0;
+	freed = vab_deflate_pressure_locked(vb, step, &vb->deflated_auto);
+	mutex_unlock(&vb->lock);
+	if (!freed)
+		return 0;
+
+	/* Reclaim counts these pages as its own progress. */
+	vab_credit_reclaim(freed);
+
+	spin_lock(&vb->auto_lock);
+	lat_us = a->onset_ns ? div_u64(ktime_get_ns() - a->onset_ns,
+				       NSEC_PER_USEC) : 0;
+	a->onset_ns = 0;
+	a->latency_last_us = lat_us;
+	if (lat_us > a->latency_max_us)
+		a->latency_max_us = lat_us;
+	a->steps++;
+	a->reason[reason]++;
+	spin_unlock(&vb->auto_lock);
+	dev_dbg(&vb->vdev->dev, "auto-deflate %lu pages (%s, prio %d, %llu us)\n",
+		freed, vab_reason_name(reason), prio, lat_us);
+	return freed;
+}
+
+static int vab_oom_notify(struct notifier_block *nb, unsigned long dummy,
+			  void *parm)
+{
+	struct vab *vb = container_of(nb, struct vab, oom_nb);
+	unsigned long *freed = parm;
+
+	if (READ_ONCE(vb->mode) == VAB_MODE_OFF)
+		return NOTIFY_OK;
+	mutex_lock(&vb->lock);
+	*freed += vab_deflate_pressure_locked(vb, READ_ONCE(vab_oom_pages),
+					      &vb->deflated_oom);
+	mutex_unlock(&vb->lock);
+	return NOTIFY_OK;
+}
+
+int vab_auto_register(struct vab *vb)
+{
+	const char *name = dev_name(&vb->vdev->dev);
+	struct shrinker *s;
+	int err;
+
+	if (!vb->deflate_on_oom)
+		return 0;	/* the host forbids taking pages back */
+
+#ifdef VAB_SHRINKER_ALLOC
+	s = shrinker_alloc(0, "virtio-autoballoon-%s", name);
+	if (!s)
+		return -ENOMEM;
+	s->private_data = vb;
+#else
+	s = &vb->shrinker_store;
+#endif
+	s->count_objects = vab_count;
+	s->scan_objects = vab_scan;
+	s->seeks = DEFAULT_SEEKS;
+	s->batch = VAB_PROBE_BATCH;
+	vb->shrinker = s;
+#ifdef VAB_SHRINKER_ALLOC
+	shrinker_register(s);
+#else
+	err = register_shrinker(s, "virtio-autoballoon-%s", name);
+	if (err)
+		return err;
+#endif
+	vb->shrinker_registered = true;
+
+	vb->oom_nb.notifier_call = vab_oom_notify;
+	vb->oom_nb.priority = 0;
+	err = register_oom_notifier(&vb->oom_nb);
+	if (err) {
+		vab_auto_unregister(vb);
+		return err;
+	}
+	vb->oom_registered = true;
+	return 0;
+}
+
+void vab_auto_unregister(struct vab *vb)
+{
+	if (vb->oom_registered)
+		unregister_oom_notifier(&vb->oom_nb);
+	vb->oom_registered = false;
+	if (vb->shrinker_registered) {
+#ifdef VAB_SHRINKER_ALLOC
+		shrinker_free(vb->shrinker);
+#else
+		unregister_shrinker(vb->shrinker);
+#endif
+	}
+	vb->shrinker_registered = false;
+}
