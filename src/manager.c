@@ -1,0 +1,1339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * manager.c - VMs, their QMP sessions, the host, and policy rounds.
+ *
+ * Per VM, once QMP is up: query-memory-size-summary (boot size = max),
+ * qom-list to find the balloon device, qom-set guest-stats-polling-interval,
+ * query-balloon to adopt the balloon as it is. Then, from a housekeeping
+ * timer: qom-get guest-stats every stats_poll_ms and query-balloon while a
+ * target is being approached (BALLOON_CHANGE events fill in between).
+ *
+ * Policy rounds run every tick, and at once (rate-limited) on a host
+ * pressure event, on a fresh guest sample showing pressure, and when a guest
+ * took memory back.
+ */
+#include "manager.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "qmp.h"
+#include "util.h"
+
+#define HOUSEKEEPING_MS 100
+#define MIN_ROUND_GAP_MS 100
+#define QUERY_CONVERGING_MS 250
+#define QUERY_IDLE_MS 5000
+#define NO_BALLOON_RETRY_MS 5000
+#define MAX_CONSECUTIVE_TIMEOUTS 3
+#define TARGET_FLOOR_BYTES (16 * MIB)
+#define GONE_AFTER_MS 5000
+#define DEFAULT_BALLOON_PARENT "/machine/peripheral"
+#define ANON_BALLOON_PARENT "/machine/peripheral-anon"
+
+struct manager {
+	struct loop *loop;
+	const struct logger *log;
+	struct daemon_config *cfg;
+
+	struct host_source host;
+	struct host_mem hm;
+	bool host_ok;
+	bool host_err_logged;
+	struct pressure_mon pmon;
+	struct loop_watch *pressure_watch;
+	bool pressure_pending;
+	struct policy_host ph;
+	struct policy_params params;	/* cfg->params with host marks resolved */
+
+	struct vm **vms;
+	size_t nvms;
+
+	struct loop_watch *tick_timer;
+	struct loop_watch *hk_timer;
+	struct loop_watch *round_timer;
+	bool round_armed;
+	uint64_t last_round_ms;
+
+	int inotify_fd;
+	struct loop_watch *inotify_watch;
+
+	bool paused;
+	bool shutting_down;
+	void (*shutdown_done)(void *data);
+	void *shutdown_data;
+	uint64_t shutdown_deadline_ms;
+
+	struct manager_counters counters;
+};
+
+static void vm_connect_later(struct vm *v, uint64_t now);
+static void request_round(struct manager *m);
+static void finish_shutdown_if_done(struct manager *m, bool force);
+
+/* ------------------------------------------------------------ VM sizing */
+
+/* Resolve min/max/buffer from the config and QEMU's boot size. */
+static void vm_resolve_sizes(struct vm *v)
+{
+	uint64_t boot = v->boot_bytes, max, min, buffer;
+
+	max = v->cfg.max.set ? v->cfg.max.bytes : boot;
+	if (boot && max > boot)
+		max = boot;
+	max = MAX(max, TARGET_FLOOR_BYTES);
+	min = size_spec_resolve(&v->cfg.min, max);
+	min = clamp_u64(min, TARGET_FLOOR_BYTES, max);
+	buffer = size_spec_resolve(&v->cfg.buffer, max);
+	v->pol.max_bytes = max;
+	v->pol.min_bytes = min;
+	v->pol.buffer_bytes = MIN(buffer, max / 2);
+	v->pol.weight = v->cfg.weight ? v->cfg.weight : 1;
+}
+
+/* ------------------------------------------------------------ QMP replies */
+
+static void set_state(struct vm *v, enum vm_state s)
+{
+	if (v->pol.state == s)
+		return;
+	log_info(v->mgr->log, "vm %s: %s -> %s", v->cfg.name,
+		 vm_state_name(v->pol.state), vm_state_name(s));
+	v->pol.state = s;
+}
+
+static void note_failure(struct vm *v, const char *what, const struct qmp_reply *r)
+{
+	struct manager *m = v->mgr;
+
+	v->qmp_failures++;
+	m->counters.qmp_errors++;
+	if (r->err == -ETIMEDOUT) {
+		v->consecutive_timeouts++;
+		log_warn(m->log, "vm %s: %s timed out", v->cfg.name, what);
+		if (v->consecutive_timeouts >= MAX_CONSECUTIVE_TIMEOUTS) {
+			log_warn(m->log, "vm %s: %u timeouts in a row, reconnecting",
+				 v->cfg.name, v->consecutive_timeouts);
+			qmp_client_disconnect(v->qmp, -ETIMEDOUT);
+			set_state(v, VM_CONNECTING);
+			vm_connect_later(v, now_ms());
+		}
+	} else if (r->err == -EREMOTEIO) {
+		log_warn(m->log, "vm %s: %s failed: %s: %s", v->cfg.name, what,
+			 r->err_class, r->err_desc);
+	} else if (r->err != -ECONNRESET && r->err != -ECANCELED) {
+		log_warn(m->log, "vm %s: %s failed: %s", v->cfg.name, what,
+			 strerror(-r->err));
+	}
+}
+
+static void setup_next(struct vm *v);
+
+static int vm_execute(struct vm *v, const char *cmd, json_t *args, qmp_reply_fn fn)
+{
+	struct manager *m = v->mgr;
+	int r;
+
+	r = qmp_client_execute(v->qmp, cmd, args, now_ms(), m->cfg->qmp_timeout_ms,
+			       fn, v);
+	json_decref(args);
+	return r;
+}
+
+static void adopt_actual(struct vm *v, uint64_t actual)
+{
+	struct manager *m = v->mgr;
+	char a[32], mx[32];
+
+	if (!v->boot_bytes) {
+		/* No memory-size query: assume the balloon is empty now. */
+		v->boot_bytes = actual;
+		vm_resolve_sizes(v);
+	}
+	policy_adopt(&v->pol, actual, now_ms());
+	v->setup = SETUP_DONE;
+	v->backoff_ms = 0;
+	v->gone = false;
+	log_info(m->log, "vm %s: managed: balloon at %s of max %s%s", v->cfg.name,
+		 fmt_bytes(actual, a, sizeof(a)), fmt_bytes(v->pol.max_bytes, mx, sizeof(mx)),
+		 v->stats_supported ? "" : " (no guest stats)");
+	request_round(m);
+}
+
+static void on_query_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
+{
+	struct vm *v = data;
+	uint64_t actual;
+
+	v->query_inflight = false;
+	if (r->err) {
+		if (r->err == -EREMOTEIO && strcmp(r->err_class, "DeviceNotActive") == 0) {
+			if (v->pol.state != VM_NO_BALLOON)
+				log_warn(v->mgr->log, "vm %s: no active balloon device: %s",
+					 v->cfg.name, r->err_desc);
+			set_state(v, VM_NO_BALLOON);
+			v->no_balloon_retry_ms = now_ms() + NO_BALLOON_RETRY_MS;
+			return;
+		}
+		note_failure(v, "query-balloon", r);
+		return;
+	}
+	v->consecutive_timeouts = 0;
+	if (qmp_json_u64(json_object_get(r->ret, "actual"), &actual) < 0 || !actual) {
+		v->stats_bad_replies++;
+		log_warn(v->mgr->log, "vm %s: query-balloon: bad \"actual\"", v->cfg.name);
+		return;
+	}
+	if (v->setup == SETUP_QUERY || v->pol.state == VM_NO_BALLOON) {
+		adopt_actual(v, actual);
+		return;
+	}
+	if (actual > v->pol.actual_bytes + MIB && actual > v->pol.target_bytes + MIB)
+		request_round(v->mgr);	/* the guest took memory: answer now */
+	v->pol.actual_bytes = actual;
+	finish_shutdown_if_done(v->mgr, false);
+}
+
+static void send_query(struct vm *v)
+{
+	if (v->query_inflight)
+		return;
+	if (vm_execute(v, "query-balloon", NULL, on_query_reply) == 0) {
+		v->query_inflight = true;
+		v->last_query_ms = now_ms();
+	}
+}
+
+static void on_setup_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
+{
+	struct vm *v = data;
+	struct manager *m = v->mgr;
+
+	if (r->err == -ECONNRESET || r->err == -ECANCELED)
+		return;
+	if (r->err && r->err != -EREMOTEIO) {
+		note_failure(v, "setup", r);
+		/* Retry the step on the next housekeeping pass. */
+		return;
+	}
+	switch (v->setup) {
+	case SETUP_MEMSIZE: {
+		uint64_t base;
+
+		if (!r->err && qmp_json_u64(json_object_get(r->ret, "base-memory"),
+					    &base) == 0 && base) {
+			v->boot_bytes = base;
+			vm_resolve_sizes(v);
+		}
+		if (v->cfg.balloon_path[0]) {
+			snprintf(v->balloon_path, sizeof(v->balloon_path), "%s",
+				 v->cfg.balloon_path);
+			v->setup = SETUP_STATS_INTERVAL;
+		} else {
+			v->setup = SETUP_FIND_BALLOON;
+		}
+		break;
+	}
+	case SETUP_FIND_BALLOON:
+	case SETUP_FIND_BALLOON_ANON: {
+		const char *parent = v->setup == SETUP_FIND_BALLOON ?
+			DEFAULT_BALLOON_PARENT : ANON_BALLOON_PARENT;
+		size_t i;
+		json_t *e;
+
+		v->balloon_path[0] = '\0';
+		if (!r->err && json_is_array(r->ret)) {
+			json_array_foreach(r->ret, i, e) {
+				const char *type = json_string_value(json_object_get(e, "type"));
+				const char *name = json_string_value(json_object_get(e, "name"));
+
+				if (type && name && strncmp(type, "child<virtio-balloon", 20) == 0) {
+					snprintf(v->balloon_path, sizeof(v->balloon_path),
+						 "%s/%s", parent, name);
+					break;
+				}
+			}
+		}
+		if (v->balloon_path[0])
+			v->setup = SETUP_STATS_INTERVAL;
+		else if (v->setup == SETUP_FIND_BALLOON)
+			v->setup = SETUP_FIND_BALLOON_ANON;
+		else
+			v->setup = SETUP_QUERY;	/* no stats: ballooning still works */
+		break;
+	}
+	case SETUP_STATS_INTERVAL:
+		v->stats_supported = !r->err;
+		if (r->err)
+			log_warn(m->log, "vm %s: cannot enable guest stats on %s: %s",
+				 v->cfg.name, v->balloon_path, r->err_desc);
+		v->setup = SETUP_QUERY;
+		break;
+	case SETUP_QUERY:
+	case SETUP_DONE:
+		return;
+	}
+	setup_next(v);
+}
+
+static void setup_next(struct vm *v)
+{
+	json_t *args = NULL;
+	const char *cmd = NULL;
+
+	switch (v->setup) {
+	case SETUP_MEMSIZE:
+		cmd = "query-memory-size-summary";
+		break;
+	case SETUP_FIND_BALLOON:
+		cmd = "qom-list";
+		args = json_pack("{s:s}", "path", DEFAULT_BALLOON_PARENT);
+		break;
+	case SETUP_FIND_BALLOON_ANON:
+		cmd = "qom-list";
+		args = json_pack("{s:s}", "path", ANON_BALLOON_PARENT);
+		break;
+	case SETUP_STATS_INTERVAL:
+		cmd = "qom-set";
+		args = json_pack("{s:s,s:s,s:i}", "path", v->balloon_path, "property",
+				 "guest-stats-polling-interval", "value",
+				 (int)v->mgr->cfg->stats_interval_s);
+		break;
+	case SETUP_QUERY:
+		send_query(v);
+		return;
+	case SETUP_DONE:
+		return;
+	}
+	if (vm_execute(v, cmd, args, on_setup_reply) < 0)
+		log_debug(v->mgr->log, "vm %s: cannot send %s", v->cfg.name, cmd);
+}
+
+static bool quick_guest_pressure(const struct vm *v)
+{
+	const struct policy_params *p = &v->mgr->params;
+
+	return (gstat_known(&v->stats, GSTAT_AVAIL) &&
+		v->stats.val[GSTAT_AVAIL] < v->pol.buffer_bytes) ||
+	       v->rates.swapin_pps > p->swapin_pps_threshold ||
+	       v->rates.majflt_ps > p->majflt_ps_threshold;
+}
+
+static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
+{
+	struct vm *v = data;
+	struct guest_stats s;
+	struct guest_rates rates;
+	unsigned bad = 0;
+	int k;
+
+	v->stats_inflight = false;
+	if (r->err) {
+		note_failure(v, "qom-get guest-stats", r);
+		return;
+	}
+	v->consecutive_timeouts = 0;
+	if (guest_stats_decode(r->ret, &s, &bad) < 0) {
+		v->stats_bad_replies++;
+		return;
+	}
+	v->stats_bad_values += bad;
+	if (s.last_update_s == 0)
+		return;	/* the guest has not reported yet */
+	v->stats_clamped += guest_stats_sanitize(&s, v->pol.max_bytes);
+	k = guest_rates_update(&v->rate_state, &s, &rates);
+	if (k == 0)
+		return;
+	v->stats = s;
+	v->stats_rx_ms = now_ms();
+	v->rates = rates;
+	if (v->setup == SETUP_DONE && quick_guest_pressure(v))
+		request_round(v->mgr);
+}
+
+static void send_stats_poll(struct vm *v)
+{
+	json_t *args;
+
+	if (v->stats_inflight || !v->stats_supported)
+		return;
+	args = json_pack("{s:s,s:s}", "path", v->balloon_path, "property", "guest-stats");
+	if (vm_execute(v, "qom-get", args, on_stats_reply) == 0) {
+		v->stats_inflight = true;
+		v->last_stats_poll_ms = now_ms();
+	}
+}
+
+static void on_balloon_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
+{
+	struct vm *v = data;
+	struct manager *m = v->mgr;
+	char a[32], b[32];
+
+	v->balloon_inflight = false;
+	if (r->err) {
+		if (r->err == -EREMOTEIO && strcmp(r->err_class, "DeviceNotActive") == 0)
+			set_state(v, VM_NO_BALLOON);
+		note_failure(v, "balloon", r);
+		return;
+	}
+	v->consecutive_timeouts = 0;
+	log_info(m->log, "vm %s: target %s -> %s (%s)", v->cfg.name,
+		 fmt_bytes(v->pol.target_bytes, a, sizeof(a)),
+		 fmt_bytes(v->req_target, b, sizeof(b)), policy_reason_name(v->req_reason));
+	policy_commit(&v->pol, v->req_target, now_ms());
+	v->targets_sent++;
+	m->counters.targets_sent++;
+	v->last_reason = v->req_reason;
+	v->last_action_ms = now_ms();
+	if (v->req_reason == REASON_GUEST_DEFLATED)
+		v->guest_deflations++;
+	send_query(v);
+}
+
+static int send_target(struct vm *v, uint64_t target, enum policy_reason reason)
+{
+	json_t *args;
+	int r;
+
+	if (v->balloon_inflight)
+		return -EBUSY;
+	target = MAX(target, TARGET_FLOOR_BYTES);
+	args = json_pack("{s:I}", "value", (json_int_t)target);
+	r = qmp_client_execute(v->qmp, "balloon", args, now_ms(),
+			       v->mgr->cfg->qmp_timeout_ms, on_balloon_reply, v);
+	json_decref(args);
+	if (r < 0)
+		return r;
+	v->balloon_inflight = true;
+	v->req_target = target;
+	v->req_reason = reason;
+	return 0;
+}
+
+/* ------------------------------------------------------------ QMP session */
+
+static void on_qmp_ready(struct qmp_client *c, void *data)
+{
+	struct vm *v = data;
+
+	log_debug(v->mgr->log, "vm %s: QMP ready", v->cfg.name);
+	v->ever_connected = true;
+	v->setup = SETUP_MEMSIZE;
+	v->consecutive_timeouts = 0;
+	memset(&v->rate_state, 0, sizeof(v->rate_state));
+	setup_next(v);
+}
+
+static void on_qmp_event(struct qmp_client *c, const char *name, json_t *ev,
+			 void *data)
+{
+	struct vm *v = data;
+	uint64_t actual;
+
+	if (strcmp(name, "BALLOON_CHANGE") == 0) {
+		if (qmp_json_u64(json_object_get(ev, "actual"), &actual) < 0 || !actual) {
+			v->stats_bad_replies++;
+			return;
+		}
+		if (v->setup != SETUP_DONE)
+			return;
+		if (actual > v->pol.actual_bytes + MIB && actual > v->pol.target_bytes + MIB)
+			request_round(v->mgr);
+		v->pol.actual_bytes = actual;
+		finish_shutdown_if_done(v->mgr, false);
+	} else if (strcmp(name, "SHUTDOWN") == 0) {
+		log_info(v->mgr->log, "vm %s: guest is shutting down", v->cfg.name);
+	}
+}
+
+static void vm_mark_gone(struct vm *v)
+{
+	v->gone = true;
+	set_state(v, VM_GONE);
+}
+
+static void on_qmp_closed(struct qmp_client *c, int err, void *data)
+{
+	struct vm *v = data;
+	uint64_t now = now_ms();
+
+	log_warn(v->mgr->log, "vm %s: QMP connection lost: %s", v->cfg.name,
+		 strerror(-err));
+	v->setup = SETUP_MEMSIZE;
+	v->stats_inflight = v->query_inflight = v->balloon_inflight = false;
+	set_state(v, VM_CONNECTING);
+	vm_connect_later(v, now);
+	finish_shutdown_if_done(v->mgr, false);
+}
+
+static const struct qmp_client_ops vm_qmp_ops = {
+	.ready = on_qmp_ready,
+	.event = on_qmp_event,
+	.closed = on_qmp_closed,
+};
+
+static void vm_connect_later(struct vm *v, uint64_t now)
+{
+	const struct daemon_config *cfg = v->mgr->cfg;
+
+	v->backoff_ms = v->backoff_ms ? MIN(v->backoff_ms * 2, cfg->reconnect_max_ms)
+				      : cfg->reconnect_min_ms;
+	v->next_connect_ms = now + v->backoff_ms;
+}
+
+static struct vm *vm_new(struct manager *m, const struct vm_config *cfg, bool from_dir)
+{
+	struct vm *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->mgr = m;
+	v->cfg = *cfg;
+	v->from_dir = from_dir;
+	v->pol.state = VM_CONNECTING;
+	vm_resolve_sizes(v);
+	if (qmp_client_new(m->loop, cfg->qmp_path, m->cfg->max_message_bytes,
+			   &vm_qmp_ops, v, &v->qmp) < 0) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+static void vm_free(struct vm *v)
+{
+	if (!v)
+		return;
+	qmp_client_free(v->qmp);
+	free(v);
+}
+
+static int add_vm(struct manager *m, const struct vm_config *cfg, bool from_dir)
+{
+	struct vm **arr, *v;
+
+	for (size_t i = 0; i < m->nvms; i++) {
+		if (strcmp(m->vms[i]->cfg.name, cfg->name) == 0 ||
+		    strcmp(m->vms[i]->cfg.qmp_path, cfg->qmp_path) == 0)
+			return -EEXIST;
+	}
+	v = vm_new(m, cfg, from_dir);
+	if (!v)
+		return -ENOMEM;
+	arr = realloc(m->vms, (m->nvms + 1) * sizeof(*arr));
+	if (!arr) {
+		vm_free(v);
+		return -ENOMEM;
+	}
+	m->vms = arr;
+	m->vms[m->nvms++] = v;
+	m->counters.vms_added++;
+	log_info(m->log, "vm %s: added (%s%s)", cfg->name, cfg->qmp_path,
+		 from_dir ? ", found in qmp_dir" : "");
+	return 0;
+}
+
+static void remove_vm_at(struct manager *m, size_t i, const char *why)
+{
+	struct vm *v = m->vms[i];
+
+	log_info(m->log, "vm %s: dropped (%s)", v->cfg.name, why);
+	memmove(&m->vms[i], &m->vms[i + 1], (m->nvms - i - 1) * sizeof(m->vms[0]));
+	m->nvms--;
+	m->counters.vms_removed++;
+	vm_free(v);
+}
+
+static struct vm *find_vm(const struct manager *m, const char *name)
+{
+	for (size_t i = 0; i < m->nvms; i++)
+		if (strcmp(m->vms[i]->cfg.name, name) == 0)
+			return m->vms[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------ policy round */
+
+static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
+{
+	struct policy_vm *p = &v->pol;
+	const struct guest_stats *s = &v->stats;
+	bool fresh = v->stats_rx_ms && now - v->stats_rx_ms <= m->cfg->stats_stale_ms;
+
+	p->active = v->setup == SETUP_DONE && qmp_client_is_ready(v->qmp) &&
+		    (p->state == VM_OK || p->state == VM_GUEST_DEFLATED ||
+		     p->state == VM_UNCOOPERATIVE);
+	p->stats_valid = false;
+	if (!fresh)
+		return;
+	if (gstat_known(s, GSTAT_AVAIL))
+		p->avail_bytes = s->val[GSTAT_AVAIL];
+	else if (gstat_known(s, GSTAT_FREE) && gstat_known(s, GSTAT_CACHES))
+		p->avail_bytes = MIN(s->val[GSTAT_FREE] + s->val[GSTAT_CACHES], p->max_bytes);
+	else
+		return;
+	p->free_bytes = gstat_known(s, GSTAT_FREE) ? s->val[GSTAT_FREE] : 0;
+	p->total_bytes = gstat_known(s, GSTAT_TOTAL) ? s->val[GSTAT_TOTAL] : p->max_bytes;
+	p->swapin_pps = v->rates.swapin_pps;
+	p->majflt_ps = v->rates.majflt_ps;
+	p->stats_valid = true;
+}
+
+static void resolve_params(struct manager *m)
+{
+	const struct daemon_config *c = m->cfg;
+	uint64_t total = m->hm.total_bytes;
+
+	m->params = c->params;
+	m->params.kind = c->policy;
+	m->params.host_low_bytes = size_spec_resolve(&c->host_low, total);
+	m->params.host_high_bytes = size_spec_resolve(&c->host_high, total);
+	if (m->params.host_high_bytes <= m->params.host_low_bytes)
+		m->params.host_high_bytes = m->params.host_low_bytes + 16 * MIB;
+}
+
+static int read_host(struct manager *m)
+{
+	int r = host_mem_read(&m->host, &m->hm);
+
+	if (r < 0) {
+		m->counters.host_read_errors++;
+		if (!m->host_err_logged)
+			log_err(m->log, "cannot read host memory (%s%s): %s; skipping rounds",
+				host_kind_name(m->host.kind),
+				m->host.kind == HOST_PROC ? "" : m->host.cgroup_dir,
+				strerror(-r));
+		m->host_err_logged = true;
+		m->host_ok = false;
+		return r;
+	}
+	if (m->host_err_logged)
+		log_info(m->log, "host memory readable again");
+	m->host_err_logged = false;
+	m->host_ok = true;
+	return 0;
+}
+
+static void run_round(struct manager *m)
+{
+	uint64_t now = now_ms();
+	struct policy_vm *pv;
+
+	m->last_round_ms = now;
+	if (read_host(m) < 0 || m->paused || m->shutting_down)
+		return;
+	resolve_params(m);
+	pv = calloc(m->nvms ? m->nvms : 1, sizeof(*pv));
+	if (!pv)
+		return;
+	for (size_t i = 0; i < m->nvms; i++) {
+		fill_observations(m, m->vms[i], now);
+		pv[i] = m->vms[i]->pol;
+	}
+	m->ph.now_ms = now;
+	m->ph.total_bytes = m->hm.total_bytes;
+	m->ph.avail_bytes = m->hm.avail_bytes;
+	m->ph.pressure_event = m->pressure_pending;
+	m->pressure_pending = false;
+	policy_round(&m->params, &m->ph, pv, m->nvms);
+	m->counters.rounds++;
+
+	for (size_t i = 0; i < m->nvms; i++) {
+		struct vm *v = m->vms[i];
+
+		v->pol = pv[i];
+		if (!pv[i].set_target)
+			continue;
+		if (pv[i].reason == REASON_UNCOOPERATIVE)
+			log_warn(m->log, "vm %s: actual does not follow the target: "
+				 "uncooperative, leaving it alone", v->cfg.name);
+		if (send_target(v, pv[i].new_target_bytes, pv[i].reason) < 0)
+			log_debug(m->log, "vm %s: target change deferred", v->cfg.name);
+	}
+	free(pv);
+}
+
+static void on_round_timer(struct loop_watch *w, uint64_t exp, void *data)
+{
+	struct manager *m = data;
+
+	m->round_armed = false;
+	m->counters.immediate_rounds++;
+	run_round(m);
+}
+
+static void request_round(struct manager *m)
+{
+	uint64_t now = now_ms(), at;
+
+	if (m->round_armed || !m->round_timer)
+		return;
+	at = m->last_round_ms + MIN_ROUND_GAP_MS;
+	loop_timer_arm(m->round_timer, at > now ? at - now : 1, 0);
+	m->round_armed = true;
+}
+
+static void on_tick(struct loop_watch *w, uint64_t exp, void *data)
+{
+	run_round(data);
+}
+
+/* ------------------------------------------------------------ housekeeping */
+
+static void vm_housekeeping(struct manager *m, struct vm *v, uint64_t now)
+{
+	int r;
+
+	if (!qmp_client_is_connected(v->qmp)) {
+		if (now < v->next_connect_ms)
+			return;
+		r = qmp_client_connect(v->qmp, now, m->cfg->qmp_timeout_ms);
+		if (r < 0) {
+			if (v->last_connect_err != r)
+				log_warn(m->log, "vm %s: cannot connect to %s: %s",
+					 v->cfg.name, v->cfg.qmp_path, strerror(-r));
+			v->last_connect_err = r;
+			if (!v->first_fail_ms)
+				v->first_fail_ms = now;
+			/* A socket that refuses us after it worked, or for long: gone. */
+			if ((r == -ECONNREFUSED || r == -ENOENT) &&
+			    (v->ever_connected || now - v->first_fail_ms >= GONE_AFTER_MS))
+				vm_mark_gone(v);
+			vm_connect_later(v, now);
+		} else {
+			v->last_connect_err = 0;
+			v->first_fail_ms = 0;
+		}
+		return;
+	}
+	qmp_client_tick(v->qmp, now);
+	if (!qmp_client_is_ready(v->qmp))
+		return;
+	if (v->setup != SETUP_DONE) {
+		/* A setup step failed transiently: re-issue it. */
+		if (!qmp_client_pending(v->qmp) && v->pol.state != VM_NO_BALLOON)
+			setup_next(v);
+		else if (v->pol.state == VM_NO_BALLOON && now >= v->no_balloon_retry_ms)
+			send_query(v);
+		return;
+	}
+	if (v->pol.state == VM_NO_BALLOON) {
+		if (now >= v->no_balloon_retry_ms)
+			send_query(v);
+		return;
+	}
+	if (now - v->last_stats_poll_ms >= m->cfg->stats_poll_ms)
+		send_stats_poll(v);
+	if (now - v->last_query_ms >=
+	    (absdiff_u64(v->pol.actual_bytes, v->pol.target_bytes) > MIB ||
+	     m->shutting_down ? QUERY_CONVERGING_MS : QUERY_IDLE_MS))
+		send_query(v);
+}
+
+static void on_housekeeping(struct loop_watch *w, uint64_t exp, void *data)
+{
+	struct manager *m = data;
+	uint64_t now = now_ms();
+
+	for (size_t i = 0; i < m->nvms;) {
+		struct vm *v = m->vms[i];
+
+		vm_housekeeping(m, v, now);
+		/* A VM found in qmp_dir whose QEMU is gone is dropped. */
+		if (v->from_dir && v->gone && !qmp_client_is_connected(v->qmp)) {
+			remove_vm_at(m, i, "QEMU gone");
+			continue;
+		}
+		i++;
+	}
+	if (m->shutting_down)
+		finish_shutdown_if_done(m, now >= m->shutdown_deadline_ms);
+}
+
+/* ------------------------------------------------------------ host pressure */
+
+static void on_pressure(struct loop_watch *w, uint32_t events, void *data)
+{
+	struct manager *m = data;
+
+	if (events & EPOLLERR) {
+		log_warn(m->log, "pressure monitor %s went away; using the tick only",
+			 m->pmon.source);
+		loop_remove(m->pressure_watch);
+		m->pressure_watch = NULL;
+		pressure_mon_close(&m->pmon);
+		return;
+	}
+	pressure_mon_ack(&m->pmon);
+	m->counters.pressure_events++;
+	m->pressure_pending = true;
+	log_debug(m->log, "host memory pressure event");
+	request_round(m);
+}
+
+static int open_pressure(struct manager *m)
+{
+	const struct daemon_config *c = m->cfg;
+	char psi[PATH_MAX + 32];
+	enum pressure_mode mode = c->pressure;
+	int r = -ENOENT;
+
+	loop_remove(m->pressure_watch);
+	m->pressure_watch = NULL;
+	pressure_mon_close(&m->pmon);
+	if (mode == PRESSURE_MODE_NONE)
+		return 0;
+
+	if (c->psi_path[0])
+		snprintf(psi, sizeof(psi), "%s", c->psi_path);
+	else if (m->host.kind == HOST_CGROUP_V2)
+		snprintf(psi, sizeof(psi), "%s/memory.pressure", m->host.cgroup_dir);
+	else
+		snprintf(psi, sizeof(psi), "%s/pressure/memory", c->proc_dir);
+
+	if (mode == PRESSURE_MODE_VMPRESSURE ||
+	    (mode == PRESSURE_MODE_AUTO && m->host.kind == HOST_CGROUP_V1)) {
+		r = vmpressure_open(&m->pmon, m->host.cgroup_dir, c->vmpressure_level);
+		if (r < 0 && mode == PRESSURE_MODE_VMPRESSURE)
+			return r;
+	}
+	if (r < 0)
+		r = psi_trigger_open(&m->pmon, psi, c->psi_stall_us, c->psi_window_us);
+	if (r < 0) {
+		if (mode == PRESSURE_MODE_PSI)
+			return r;
+		log_warn(m->log, "no pressure notifications (%s: %s); using the tick only",
+			 psi, strerror(-r));
+		return 0;
+	}
+	r = loop_add_io(m->loop, m->pmon.fd, m->pmon.poll_events, 0, on_pressure, m,
+			&m->pressure_watch);
+	if (r < 0)
+		return r;
+	log_info(m->log, "pressure notifications: %s on %s",
+		 pressure_kind_name(m->pmon.kind), m->pmon.source);
+	return 0;
+}
+
+/* ------------------------------------------------------------ qmp_dir */
+
+static bool vm_name_from_file(const char *file, char *name, size_t len)
+{
+	size_t n = strlen(file);
+
+	if (n > 4 && strcmp(file + n - 4, ".qmp") == 0)
+		n -= 4;
+	else if (n > 5 && strcmp(file + n - 5, ".sock") == 0)
+		n -= 5;
+	else
+		return false;
+	if (n == 0 || n >= len || file[0] == '.')
+		return false;
+	memcpy(name, file, n);
+	name[n] = '\0';
+	return true;
+}
+
+static void dir_add(struct manager *m, const char *file)
+{
+	char path[PATH_MAX], name[64];
+	struct vm_config vc;
+	struct stat st;
+
+	if (!vm_name_from_file(file, name, sizeof(name)))
+		return;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->cfg->qmp_dir, file) >=
+	    sizeof(path))
+		return;
+	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return;
+	if (find_vm(m, name))
+		return;
+	config_vm_from_defaults(m->cfg, name, path, &vc);
+	if (add_vm(m, &vc, true) < 0)
+		return;
+	/* QEMU binds before it listens: the first connect may be refused. */
+	m->vms[m->nvms - 1]->next_connect_ms = now_ms() + 50;
+}
+
+static void dir_remove(struct manager *m, const char *file)
+{
+	char name[64];
+
+	if (!vm_name_from_file(file, name, sizeof(name)))
+		return;
+	for (size_t i = 0; i < m->nvms; i++) {
+		if (m->vms[i]->from_dir && strcmp(m->vms[i]->cfg.name, name) == 0) {
+			remove_vm_at(m, i, "socket removed");
+			return;
+		}
+	}
+}
+
+static void dir_scan(struct manager *m)
+{
+	DIR *d = opendir(m->cfg->qmp_dir);
+	struct dirent *e;
+
+	if (!d) {
+		log_warn(m->log, "cannot read qmp_dir %s: %s", m->cfg->qmp_dir,
+			 strerror(errno));
+		return;
+	}
+	while ((e = readdir(d)))
+		dir_add(m, e->d_name);
+	closedir(d);
+}
+
+static void on_inotify(struct loop_watch *w, uint32_t events, void *data)
+{
+	struct manager *m = data;
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(m->inotify_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)(void *)p;
+
+			if (ev->mask & IN_Q_OVERFLOW)
+				dir_scan(m);
+			else if (ev->len && (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_ATTRIB)))
+				dir_add(m, ev->name);
+			else if (ev->len && (ev->mask & (IN_DELETE | IN_MOVED_FROM)))
+				dir_remove(m, ev->name);
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+static int start_qmp_dir(struct manager *m)
+{
+	int r;
+
+	if (!m->cfg->qmp_dir[0])
+		return 0;
+	m->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (m->inotify_fd < 0)
+		return -errno;
+	if (inotify_add_watch(m->inotify_fd, m->cfg->qmp_dir,
+			      IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM |
+			      IN_ATTRIB) < 0) {
+		r = -errno;
+		close(m->inotify_fd);
+		m->inotify_fd = -1;
+		return r;
+	}
+	r = loop_add_io(m->loop, m->inotify_fd, EPOLLIN, 0, on_inotify, m,
+			&m->inotify_watch);
+	if (r < 0)
+		return r;
+	dir_scan(m);
+	log_info(m->log, "watching %s for QMP sockets", m->cfg->qmp_dir);
+	return 0;
+}
+
+static void stop_qmp_dir(struct manager *m)
+{
+	loop_remove(m->inotify_watch);
+	m->inotify_watch = NULL;
+	if (m->inotify_fd >= 0)
+		close(m->inotify_fd);
+	m->inotify_fd = -1;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int manager_new(struct loop *l, const struct logger *log,
+		struct daemon_config *cfg, struct manager **ret)
+{
+	struct manager *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	m->loop = l;
+	m->log = log;
+	m->cfg = cfg;
+	m->inotify_fd = -1;
+	pressure_mon_init(&m->pmon);
+	*ret = m;
+	return 0;
+}
+
+void manager_free(struct manager *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->nvms; i++)
+		vm_free(m->vms[i]);
+	free(m->vms);
+	loop_remove(m->tick_timer);
+	loop_remove(m->hk_timer);
+	loop_remove(m->round_timer);
+	loop_remove(m->pressure_watch);
+	pressure_mon_close(&m->pmon);
+	stop_qmp_dir(m);
+	free(m);
+}
+
+static int setup_host(struct manager *m)
+{
+	const struct daemon_config *c = m->cfg;
+	char a[32], b[32];
+	int r;
+
+	r = host_source_init(&m->host, c->proc_dir, c->cgroup, c->cgroup_version);
+	if (r < 0) {
+		log_err(m->log, "host: cannot use %s: %s", c->cgroup[0] ? c->cgroup : c->proc_dir,
+			strerror(-r));
+		return r;
+	}
+	r = read_host(m);
+	if (r < 0)
+		return r;
+	resolve_params(m);
+	log_info(m->log, "host: %s%s%s, %s total, %s available; low %s", host_kind_name(m->host.kind),
+		 m->host.kind == HOST_PROC ? "" : " ", m->host.cgroup_dir,
+		 fmt_bytes(m->hm.total_bytes, a, sizeof(a)),
+		 fmt_bytes(m->hm.avail_bytes, b, sizeof(b)),
+		 fmt_bytes(m->params.host_low_bytes, a, sizeof(a)));
+	return open_pressure(m);
+}
+
+int manager_start(struct manager *m)
+{
+	int r;
+
+	r = setup_host(m);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < m->cfg->nvms; i++) {
+		r = add_vm(m, &m->cfg->vms[i], false);
+		if (r < 0)
+			return r;
+	}
+	r = start_qmp_dir(m);
+	if (r < 0) {
+		log_err(m->log, "cannot watch qmp_dir %s: %s", m->cfg->qmp_dir, strerror(-r));
+		return r;
+	}
+	r = loop_add_timer(m->loop, m->cfg->tick_ms, m->cfg->tick_ms, on_tick, m,
+			   &m->tick_timer);
+	if (r == 0)
+		r = loop_add_timer(m->loop, 1, HOUSEKEEPING_MS, on_housekeeping, m,
+				   &m->hk_timer);
+	if (r == 0)
+		r = loop_add_timer(m->loop, 0, 0, on_round_timer, m, &m->round_timer);
+	log_info(m->log, "policy %s, tick %llu ms, %zu VMs configured",
+		 policy_kind_name(m->cfg->policy), (unsigned long long)m->cfg->tick_ms,
+		 m->cfg->nvms);
+	return r;
+}
+
+int manager_reload(struct manager *m, struct daemon_config *cfg)
+{
+	struct daemon_config *old = m->cfg;
+	bool host_changed = strcmp(old->cgroup, cfg->cgroup) ||
+			    strcmp(old->proc_dir, cfg->proc_dir) ||
+			    old->cgroup_version != cfg->cgroup_version ||
+			    old->pressure != cfg->pressure ||
+			    strcmp(old->psi_path, cfg->psi_path) ||
+			    old->psi_stall_us != cfg->psi_stall_us ||
+			    old->psi_window_us != cfg->psi_window_us;
+	bool dir_changed = strcmp(old->qmp_dir, cfg->qmp_dir) != 0;
+	int r;
+
+	/* Swap the configuration contents in place: VMs keep pointing at m->cfg. */
+	config_free(old);
+	*old = *cfg;
+	cfg->vms = NULL;
+	cfg->nvms = 0;
+
+	/* Drop configured VMs that are gone or changed socket; update the rest. */
+	for (size_t i = 0; i < m->nvms;) {
+		struct vm *v = m->vms[i];
+		const struct vm_config *nc = config_find_vm(old, v->cfg.name);
+
+		if (v->from_dir && !dir_changed) {
+			i++;
+			continue;
+		}
+		if (!nc || strcmp(nc->qmp_path, v->cfg.qmp_path) != 0) {
+			if (v->setup == SETUP_DONE && v->pol.target_bytes < v->pol.max_bytes)
+				send_target(v, v->pol.max_bytes, REASON_BOUNDS);
+			remove_vm_at(m, i, "no longer configured");
+			continue;
+		}
+		v->cfg = *nc;
+		vm_resolve_sizes(v);
+		i++;
+	}
+	for (size_t i = 0; i < old->nvms; i++)
+		if (!find_vm(m, old->vms[i].name))
+			add_vm(m, &old->vms[i], false);
+	if (dir_changed) {
+		stop_qmp_dir(m);
+		r = start_qmp_dir(m);
+		if (r < 0)
+			log_err(m->log, "cannot watch qmp_dir %s: %s", old->qmp_dir,
+				strerror(-r));
+	}
+	loop_timer_arm(m->tick_timer, old->tick_ms, old->tick_ms);
+	if (host_changed) {
+		r = setup_host(m);
+		if (r < 0)
+			return r;
+	}
+	log_info(m->log, "configuration reloaded: policy %s, %zu VMs",
+		 policy_kind_name(old->policy), m->nvms);
+	request_round(m);
+	return 0;
+}
+
+void manager_pause(struct manager *m, bool paused)
+{
+	if (m->paused != paused)
+		log_info(m->log, "%s", paused ? "paused: no balloon changes until resume"
+					      : "resumed");
+	m->paused = paused;
+	if (!paused)
+		request_round(m);
+}
+
+bool manager_paused(const struct manager *m)
+{
+	return m->paused;
+}
+
+static void finish_shutdown_if_done(struct manager *m, bool force)
+{
+	void (*done)(void *data);
+
+	if (!m->shutting_down || !m->shutdown_done)
+		return;
+	if (!force && m->cfg->restore_on_exit) {
+		for (size_t i = 0; i < m->nvms; i++) {
+			struct vm *v = m->vms[i];
+
+			if (v->setup == SETUP_DONE && qmp_client_is_ready(v->qmp) &&
+			    v->pol.state != VM_NO_BALLOON &&
+			    v->pol.actual_bytes + MIB < v->pol.max_bytes)
+				return;
+		}
+	}
+	if (force)
+		log_warn(m->log, "restore timeout: exiting with balloons still deflating");
+	done = m->shutdown_done;
+	m->shutdown_done = NULL;
+	done(m->shutdown_data);
+}
+
+void manager_shutdown(struct manager *m, void (*done)(void *data), void *data)
+{
+	m->shutting_down = true;
+	m->shutdown_done = done;
+	m->shutdown_data = data;
+	m->shutdown_deadline_ms = now_ms() + m->cfg->restore_timeout_ms;
+	if (m->cfg->restore_on_exit) {
+		for (size_t i = 0; i < m->nvms; i++) {
+			struct vm *v = m->vms[i];
+
+			if (v->setup != SETUP_DONE || !qmp_client_is_ready(v->qmp) ||
+			    v->pol.state == VM_NO_BALLOON)
+				continue;
+			/* Even if a change is in flight: this one wins. */
+			v->balloon_inflight = false;
+			if (send_target(v, v->pol.max_bytes, REASON_BOUNDS) == 0)
+				log_info(m->log, "vm %s: returning the balloon to max", v->cfg.name);
+		}
+	}
+	finish_shutdown_if_done(m, false);
+}
+
+int manager_set_vm(struct manager *m, const char *name, const char *min,
+		   const char *max, const char *weight, char *err, size_t errlen)
+{
+	struct vm *v = find_vm(m, name);
+	struct vm_config nc;
+	uint64_t w;
+
+	if (!v) {
+		snprintf(err, errlen, "no VM named \"%s\"", name);
+		return -ENOENT;
+	}
+	nc = v->cfg;
+	if (min && parse_size_or_pct(min, &nc.min.bytes, &nc.min.pct_x100) < 0) {
+		snprintf(err, errlen, "min: expected a size or a percentage, got \"%s\"", min);
+		return -EINVAL;
+	}
+	if (max) {
+		nc.max.pct_x100 = 0;
+		if (parse_size(max, &nc.max.bytes) < 0) {
+			snprintf(err, errlen, "max: expected a size, got \"%s\"", max);
+			return -EINVAL;
+		}
+		nc.max.set = true;
+	}
+	if (weight) {
+		if (parse_u64(weight, &w) < 0 || w < 1 || w > 10000) {
+			snprintf(err, errlen, "weight: expected 1-10000, got \"%s\"", weight);
+			return -EINVAL;
+		}
+		nc.weight = (uint32_t)w;
+	}
+	if (min)
+		nc.min.set = true;
+	if (nc.min.set && nc.max.set && !nc.min.pct_x100 && nc.min.bytes > nc.max.bytes) {
+		snprintf(err, errlen, "min is above max");
+		return -EINVAL;
+	}
+	if (v->boot_bytes && nc.max.set && nc.max.bytes > v->boot_bytes) {
+		snprintf(err, errlen, "max is above the VM's boot memory (%llu MiB)",
+			 (unsigned long long)(v->boot_bytes / MIB));
+		return -EINVAL;
+	}
+	v->cfg = nc;
+	vm_resolve_sizes(v);
+	log_info(m->log, "vm %s: set%s%s%s%s%s%s", name, min ? " min=" : "", min ? min : "",
+		 max ? " max=" : "", max ? max : "", weight ? " weight=" : "",
+		 weight ? weight : "");
+	request_round(m);
+	return 0;
+}
+
+const struct manager_counters *manager_counters(const struct manager *m)
+{
+	return &m->counters;
+}
+
+/* ------------------------------------------------------------ dump */
+
+static json_t *vm_json(const struct manager *m, const struct vm *v, bool status_only)
+{
+	const struct policy_vm *p = &v->pol;
+	uint64_t now = now_ms();
+	bool fresh = v->stats_rx_ms && now - v->stats_rx_ms <= m->cfg->stats_stale_ms;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_string(v->cfg.name));
+	json_object_set_new(o, "state", json_string(vm_state_name(p->state)));
+	json_object_set_new(o, "max_bytes", json_integer((json_int_t)p->max_bytes));
+	json_object_set_new(o, "min_bytes", json_integer((json_int_t)p->min_bytes));
+	json_object_set_new(o, "target_bytes", v->setup == SETUP_DONE ?
+			    json_integer((json_int_t)p->target_bytes) : json_null());
+	json_object_set_new(o, "actual_bytes", v->setup == SETUP_DONE ?
+			    json_integer((json_int_t)p->actual_bytes) : json_null());
+#define STAT_OR_NULL(g) (fresh && gstat_known(&v->stats, (g)) ? \
+	json_integer((json_int_t)v->stats.val[(g)]) : json_null())
+	json_object_set_new(o, "available_bytes", STAT_OR_NULL(GSTAT_AVAIL));
+	json_object_set_new(o, "cache_bytes", STAT_OR_NULL(GSTAT_CACHES));
+	json_object_set_new(o, "swapin_pps", fresh ? json_real(v->rates.swapin_pps) : json_null());
+	json_object_set_new(o, "majflt_ps", fresh ? json_real(v->rates.majflt_ps) : json_null());
+	json_object_set_new(o, "cooldown_ms", json_integer(
+		(json_int_t)(p->cooldown_until_ms > now ? p->cooldown_until_ms - now : 0)));
+	if (status_only)
+		return o;
+	json_object_set_new(o, "qmp", json_string(v->cfg.qmp_path));
+	json_object_set_new(o, "from_qmp_dir", json_boolean(v->from_dir));
+	json_object_set_new(o, "connected", json_boolean(qmp_client_is_ready(v->qmp)));
+	json_object_set_new(o, "balloon_path", json_string(v->balloon_path));
+	json_object_set_new(o, "boot_bytes", json_integer((json_int_t)v->boot_bytes));
+	json_object_set_new(o, "buffer_bytes", json_integer((json_int_t)p->buffer_bytes));
+	json_object_set_new(o, "weight", json_integer(p->weight));
+	json_object_set_new(o, "free_bytes", STAT_OR_NULL(GSTAT_FREE));
+	json_object_set_new(o, "total_bytes", STAT_OR_NULL(GSTAT_TOTAL));
+	json_object_set_new(o, "swapout_pps", fresh ? json_real(v->rates.swapout_pps) : json_null());
+	json_object_set_new(o, "swap_in_bytes", STAT_OR_NULL(GSTAT_SWAP_IN));
+	json_object_set_new(o, "swap_out_bytes", STAT_OR_NULL(GSTAT_SWAP_OUT));
+	json_object_set_new(o, "major_faults", STAT_OR_NULL(GSTAT_MAJFLT));
+#undef STAT_OR_NULL
+	json_object_set_new(o, "stats_age_ms", v->stats_rx_ms ?
+			    json_integer((json_int_t)(now - v->stats_rx_ms)) : json_null());
+	json_object_set_new(o, "last_reason", json_string(policy_reason_name(v->last_reason)));
+	json_object_set_new(o, "last_action_age_ms", v->last_action_ms ?
+			    json_integer((json_int_t)(now - v->last_action_ms)) : json_null());
+	json_object_set_new(o, "targets_sent", json_integer((json_int_t)v->targets_sent));
+	json_object_set_new(o, "guest_deflations", json_integer((json_int_t)v->guest_deflations));
+	json_object_set_new(o, "qmp_failures", json_integer((json_int_t)v->qmp_failures));
+	json_object_set_new(o, "stats_bad_values", json_integer((json_int_t)v->stats_bad_values));
+	json_object_set_new(o, "stats_clamped", json_integer((json_int_t)v->stats_clamped));
+	json_object_set_new(o, "stats_bad_replies", json_integer((json_int_t)v->stats_bad_replies));
+	{
+		const struct qmp_client_counters *qc = qmp_client_counters(v->qmp);
+
+		json_object_set_new(o, "qmp_counters", json_pack(
+			"{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+			"commands", (json_int_t)qc->commands, "replies", (json_int_t)qc->replies,
+			"errors", (json_int_t)qc->errors, "timeouts", (json_int_t)qc->timeouts,
+			"events", (json_int_t)qc->events, "bad_messages", (json_int_t)qc->bad_messages,
+			"disconnects", (json_int_t)qc->disconnects));
+	}
+	return o;
+}
+
+json_t *manager_dump(const struct manager *m, bool status_only)
+{
+	json_t *root = json_object(), *vms = json_array(), *host = json_object();
+	const struct policy_host *ph = &m->ph;
+
+	for (size_t i = 0; i < m->nvms; i++)
+		json_array_append_new(vms, vm_json(m, m->vms[i], status_only));
+	json_object_set_new(host, "kind", json_string(host_kind_name(m->host.kind)));
+	json_object_set_new(host, "cgroup", json_string(m->host.cgroup_dir));
+	json_object_set_new(host, "readable", json_boolean(m->host_ok));
+	json_object_set_new(host, "total_bytes", json_integer((json_int_t)m->hm.total_bytes));
+	json_object_set_new(host, "used_bytes", json_integer((json_int_t)m->hm.used_bytes));
+	json_object_set_new(host, "available_bytes", json_integer((json_int_t)m->hm.avail_bytes));
+	json_object_set_new(host, "low_bytes", json_integer((json_int_t)m->params.host_low_bytes));
+	json_object_set_new(host, "high_bytes", json_integer((json_int_t)m->params.host_high_bytes));
+	json_object_set_new(host, "pressured", json_boolean(ph->pressured));
+	json_object_set_new(host, "pressure_source", json_string(
+		m->pmon.kind == PRESSURE_NONE ? "none" : m->pmon.source));
+	json_object_set_new(root, "host", host);
+	json_object_set_new(root, "policy", json_string(policy_kind_name(m->cfg->policy)));
+	json_object_set_new(root, "paused", json_boolean(m->paused));
+	json_object_set_new(root, "vms", vms);
+	if (status_only)
+		return root;
+	json_object_set_new(host, "swap_total_bytes", json_integer((json_int_t)m->hm.swap_total_bytes));
+	json_object_set_new(host, "swap_free_bytes", json_integer((json_int_t)m->hm.swap_free_bytes));
+	json_object_set_new(root, "last_round", json_pack("{s:I,s:I,s:I,s:I,s:I}",
+		"need_bytes", (json_int_t)ph->need_bytes,
+		"unmet_bytes", (json_int_t)ph->unmet_bytes,
+		"reclaim_bytes", (json_int_t)ph->reclaim_bytes,
+		"grant_bytes", (json_int_t)ph->grant_bytes,
+		"giveback_bytes", (json_int_t)ph->giveback_bytes));
+	json_object_set_new(root, "params", json_pack(
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I}",
+		"deadband_bytes", (json_int_t)m->params.deadband_bytes,
+		"step_inflate_bytes", (json_int_t)m->params.step_inflate_bytes,
+		"giveback_bytes", (json_int_t)m->params.giveback_bytes,
+		"cooldown_ms", (json_int_t)m->params.cooldown_ms,
+		"relax_delay_ms", (json_int_t)m->params.relax_delay_ms,
+		"interval_ms", (json_int_t)m->params.interval_ms,
+		"swapin_pps_threshold", m->params.swapin_pps_threshold,
+		"majflt_ps_threshold", m->params.majflt_ps_threshold,
+		"uncooperative_after_ms", (json_int_t)m->params.uncoop_after_ms,
+		"uncooperative_retry_ms", (json_int_t)m->params.uncoop_retry_ms,
+		"tick_ms", (json_int_t)m->cfg->tick_ms,
+		"stats_poll_ms", (json_int_t)m->cfg->stats_poll_ms));
+	json_object_set_new(root, "counters", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"rounds", (json_int_t)m->counters.rounds,
+		"immediate_rounds", (json_int_t)m->counters.immediate_rounds,
+		"pressure_events", (json_int_t)m->counters.pressure_events,
+		"host_read_errors", (json_int_t)m->counters.host_read_errors,
+		"targets_sent", (json_int_t)m->counters.targets_sent,
+		"qmp_errors", (json_int_t)m->counters.qmp_errors,
+		"vms_added", (json_int_t)m->counters.vms_added,
+		"vms_removed", (json_int_t)m->counters.vms_removed));
+	return root;
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * manager.h - the daemon's state: one struct per VM (QMP session, stats,
+ * policy memory) and one for the host; policy rounds driven by a tick,
+ * pressure events and guest events. Surfaces (control socket, metrics, logs)
+ * all read the same state through manager_dump().
+ */
+#ifndef AB_MANAGER_H
+#define AB_MANAGER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "hostmem.h"
+#include "policy.h"
+#include "pressure.h"
+#include "stats.h"
+
+struct loop;
+struct logger;
+struct manager;
+struct qmp_client;
+
+enum vm_setup {
+	SETUP_MEMSIZE,		/* query-memory-size-summary -> max */
+	SETUP_FIND_BALLOON,	/* qom-list -> balloon QOM path */
+	SETUP_FIND_BALLOON_ANON,
+	SETUP_STATS_INTERVAL,	/* qom-set guest-stats-polling-interval */
+	SETUP_QUERY,		/* query-balloon -> adopt */
+	SETUP_DONE,
+};
+
+struct vm {
+	struct manager *mgr;
+	struct vm_config cfg;
+	bool from_dir;			/* found in qmp_dir (dropped when it goes) */
+	struct qmp_client *qmp;
+
+	enum vm_setup setup;
+	uint64_t boot_bytes;		/* QEMU base-memory */
+	char balloon_path[256];
+	bool stats_supported;
+
+	struct policy_vm pol;		/* config, observations, policy memory */
+	bool gone;			/* QMP socket refuses connections */
+
+	/* session */
+	bool ever_connected;
+	uint64_t first_fail_ms;		/* connect failing since */
+	uint64_t next_connect_ms;
+	uint64_t backoff_ms;
+	int last_connect_err;
+	unsigned consecutive_timeouts;
+	bool stats_inflight, query_inflight, balloon_inflight;
+	uint64_t last_stats_poll_ms;
+	uint64_t last_query_ms;
+	uint64_t no_balloon_retry_ms;
+	uint64_t req_target;		/* balloon command in flight */
+	enum policy_reason req_reason;
+
+	/* guest statistics */
+	struct guest_stats stats;
+	uint64_t stats_rx_ms;		/* when the last new sample arrived */
+	struct rate_state rate_state;
+	struct guest_rates rates;
+	uint64_t stats_bad_values;	/* malformed values dropped */
+	uint64_t stats_clamped;		/* values clamped to the VM's size */
+	uint64_t stats_bad_replies;
+
+	/* history */
+	enum policy_reason last_reason;
+	uint64_t last_action_ms;
+	uint64_t targets_sent;
+	uint64_t guest_deflations;
+	uint64_t qmp_failures;		/* failed commands (error/timeout) */
+};
+
+struct manager_counters {
+	uint64_t rounds;
+	uint64_t pressure_events;
+	uint64_t immediate_rounds;
+	uint64_t host_read_errors;
+	uint64_t targets_sent;
+	uint64_t qmp_errors;
+	uint64_t vms_added;
+	uint64_t vms_removed;
+};
+
+int manager_new(struct loop *l, const struct logger *log,
+		struct daemon_config *cfg, struct manager **ret);
+void manager_free(struct manager *m);
+
+/* Set up host monitoring, timers and VMs from the configuration. */
+int manager_start(struct manager *m);
+
+/* Replace the configuration (SIGHUP). Takes ownership of cfg's VM list. */
+int manager_reload(struct manager *m, struct daemon_config *cfg);
+
+/*
+ * SIGTERM: stop acting, return every balloon to max if configured, then call
+ * done(data) (at once when there is nothing to wait for).
+ */
+void manager_shutdown(struct manager *m, void (*done)(void *data), void *data);
+
+void manager_pause(struct manager *m, bool paused);
+bool manager_paused(const struct manager *m);
+
+/*
+ * Runtime override of a VM's bounds/weight (autoballoonctl set). Any of the
+ * pointers may be NULL. On error returns -errno and a message in err.
+ */
+int manager_set_vm(struct manager *m, const char *name, const char *min,
+		   const char *max, const char *weight, char *err, size_t errlen);
+
+/* The whole state as JSON (new reference). status_only: a smaller view. */
+json_t *manager_dump(const struct manager *m, bool status_only);
+
+const struct manager_counters *manager_counters(const struct manager *m);
+
+#endif
