@@ -51,6 +51,9 @@ struct manager {
 	bool host_err_logged;
 	struct pressure_mon pmon;
 	struct loop_watch *pressure_watch;
+	char psi_avg_path[PATH_MAX + 32];	/* PSI file read for averages */
+	struct psi_avgs psi;
+	bool psi_ok;
 	bool pressure_pending;
 	struct policy_host ph;
 	struct policy_params params;	/* cfg->params with host marks resolved */
@@ -617,6 +620,7 @@ static int read_host(struct manager *m)
 		m->host_ok = false;
 		return r;
 	}
+	m->psi_ok = m->psi_avg_path[0] && psi_read(m->psi_avg_path, &m->psi) == 0;
 	if (m->host_err_logged)
 		log_info(m->log, "host memory readable again");
 	m->host_err_logged = false;
@@ -791,6 +795,7 @@ static int open_pressure(struct manager *m)
 	loop_remove(m->pressure_watch);
 	m->pressure_watch = NULL;
 	pressure_mon_close(&m->pmon);
+	m->psi_avg_path[0] = '\0';
 	if (mode == PRESSURE_MODE_NONE)
 		return 0;
 
@@ -800,6 +805,7 @@ static int open_pressure(struct manager *m)
 		snprintf(psi, sizeof(psi), "%s/memory.pressure", m->host.cgroup_dir);
 	else
 		snprintf(psi, sizeof(psi), "%s/pressure/memory", c->proc_dir);
+	snprintf(m->psi_avg_path, sizeof(m->psi_avg_path), "%s", psi);
 
 	if (mode == PRESSURE_MODE_VMPRESSURE ||
 	    (mode == PRESSURE_MODE_AUTO && m->host.kind == HOST_CGROUP_V1)) {
@@ -839,6 +845,13 @@ static bool vm_name_from_file(const char *file, char *name, size_t len)
 		return false;
 	if (n == 0 || n >= len || file[0] == '.')
 		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = file[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+			return false;
+	}
 	memcpy(name, file, n);
 	name[n] = '\0';
 	return true;
@@ -1296,6 +1309,8 @@ json_t *manager_dump(const struct manager *m, bool status_only)
 	json_object_set_new(host, "low_bytes", json_integer((json_int_t)m->params.host_low_bytes));
 	json_object_set_new(host, "high_bytes", json_integer((json_int_t)m->params.host_high_bytes));
 	json_object_set_new(host, "pressured", json_boolean(ph->pressured));
+	json_object_set_new(host, "psi_some_avg10", m->psi_ok ? json_real(m->psi.some_avg10)
+							       : json_null());
 	json_object_set_new(host, "pressure_source", json_string(
 		m->pmon.kind == PRESSURE_NONE ? "none" : m->pmon.source));
 	json_object_set_new(root, "host", host);

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+#include "control.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "manager.h"
+#include "qmp.h"
+
+struct client {
+	struct control *ctl;
+	int fd;
+	struct loop_watch *watch;
+	struct qmp_framer in;
+	char *out;
+	size_t out_len, out_off;
+	bool closing;		/* close once out is flushed */
+	struct client *next;
+};
+
+struct control {
+	struct loop *loop;
+	const struct logger *log;
+	struct manager *mgr;
+	char path[108];
+	int fd;
+	struct loop_watch *watch;
+	struct client *clients;
+	unsigned nclients;
+};
+
+int control_peer_allowed(uid_t peer, uid_t self)
+{
+	return peer == 0 || peer == self;
+}
+
+static char *reply_line(json_t *reply)
+{
+	char *s = json_dumps(reply, JSON_COMPACT), *line;
+	size_t n;
+
+	json_decref(reply);
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	line = realloc(s, n + 2);
+	if (!line) {
+		free(s);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	return line;
+}
+
+static char *reply_error(const char *msg)
+{
+	return reply_line(json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+}
+
+/* A "set" value may be a string ("512M") or a number (bytes / weight). */
+static int value_string(json_t *v, char *buf, size_t len, const char **ret)
+{
+	uint64_t u;
+
+	*ret = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_string(v)) {
+		*ret = json_string_value(v);
+		return strlen(*ret) < 64 ? 0 : -EINVAL;
+	}
+	if (qmp_json_u64(v, &u) == 0) {
+		snprintf(buf, len, "%llu", (unsigned long long)u);
+		*ret = buf;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static char *handle_set(struct manager *m, json_t *req)
+{
+	static const char *const allowed[] = { "cmd", "vm", "min", "max", "weight" };
+	char bmin[32], bmax[32], bw[32], err[256];
+	const char *vm = json_string_value(json_object_get(req, "vm"));
+	const char *min, *max, *weight;
+	const char *key;
+	json_t *val;
+
+	json_object_foreach(req, key, val) {
+		bool ok = false;
+
+		for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+			ok |= strcmp(key, allowed[i]) == 0;
+		if (!ok) {
+			snprintf(err, sizeof(err), "set: unknown field \"%.64s\" "
+				 "(expected vm, min, max, weight)", key);
+			return reply_error(err);
+		}
+	}
+	if (!vm)
+		return reply_error("set: \"vm\" (a string) is required");
+	if (value_string(json_object_get(req, "min"), bmin, sizeof(bmin), &min) < 0 ||
+	    value_string(json_object_get(req, "max"), bmax, sizeof(bmax), &max) < 0 ||
+	    value_string(json_object_get(req, "weight"), bw, sizeof(bw), &weight) < 0)
+		return reply_error("set: min, max and weight must be sizes or numbers");
+	if (!min && !max && !weight)
+		return reply_error("set: nothing to set (min=, max=, weight=)");
+	if (manager_set_vm(m, vm, min, max, weight, err, sizeof(err)) < 0)
+		return reply_error(err);
+	return reply_line(json_pack("{s:b}", "ok", 1));
+}
+
+char *control_handle(struct manager *m, const char *line, size_t len)
+{
+	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *cmd;
+	char *out;
+
+	if (!req)
+		return reply_error("request is not valid JSON");
+	if (!json_is_object(req)) {
+		json_decref(req);
+		return reply_error("request must be a JSON object");
+	}
+	cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!cmd) {
+		out = reply_error("request needs \"cmd\" (a string)");
+	} else if (strcmp(cmd, "status") == 0) {
+		out = reply_line(json_pack("{s:b,s:o}", "ok", 1, "status",
+					   manager_dump(m, true)));
+	} else if (strcmp(cmd, "dump") == 0) {
+		out = reply_line(json_pack("{s:b,s:o}", "ok", 1, "dump",
+					   manager_dump(m, false)));
+	} else if (strcmp(cmd, "set") == 0) {
+		out = handle_set(m, req);
+	} else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
+		manager_pause(m, strcmp(cmd, "pause") == 0);
+		out = reply_line(json_pack("{s:b,s:b}", "ok", 1, "paused",
+					   manager_paused(m)));
+	} else {
+		out = reply_error("unknown cmd (expected status, dump, set, pause, resume)");
+	}
+	json_decref(req);
+	return out;
+}
+
+static void client_free(struct client *cl)
+{
+	struct control *ctl = cl->ctl;
+
+	for (struct client **pp = &ctl->clients; *pp; pp = &(*pp)->next) {
+		if (*pp == cl) {
+			*pp = cl->next;
+			break;
+		}
+	}
+	ctl->nclients--;
+	loop_remove(cl->watch);
+	close(cl->fd);
+	qmp_framer_free(&cl->in);
+	free(cl->out);
+	free(cl);
+}
+
+static int client_queue(struct client *cl, char *s)
+{
+	size_t n;
+	char *p;
+
+	if (!s)
+		return -ENOMEM;
+	n = strlen(s);
+	if (cl->out_len + n > CONTROL_MAX_OUTPUT) {
+		/* A peer that asks and never reads is dropped. */
+		free(s);
+		return -ENOBUFS;
+	}
+	p = realloc(cl->out, cl->out_len + n);
+	if (!p) {
+		free(s);
+		return -ENOMEM;
+	}
+	memcpy(p + cl->out_len, s, n);
+	cl->out = p;
+	cl->out_len += n;
+	free(s);
+	return 0;
+}
+
+/* Returns <0 when the client is to be dropped. */
+static int client_flush(struct client *cl)
+{
+	while (cl->out_off < cl->out_len) {
+		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+				 MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			return -errno;
+		}
+		cl->out_off += (size_t)n;
+	}
+	if (cl->out_off == cl->out_len) {
+		cl->out_off = cl->out_len = 0;
+		if (cl->closing)
+			return -ECONNRESET;
+	}
+	return loop_watch_set_events(cl->watch, (cl->closing ? 0 : EPOLLIN) |
+				     (cl->out_len ? EPOLLOUT : 0));
+}
+
+static int on_request(const char *line, size_t len, void *data)
+{
+	struct client *cl = data;
+
+	return client_queue(cl, control_handle(cl->ctl->mgr, line, len));
+}
+
+static void on_client(struct loop_watch *w, uint32_t events, void *data)
+{
+	struct client *cl = data;
+	char buf[4096];
+	int r = 0;
+
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t n = recv(cl->fd, buf, sizeof(buf), 0);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			client_free(cl);
+			return;
+		}
+		if (n > 0) {
+			r = qmp_framer_feed(&cl->in, buf, (size_t)n, on_request, cl);
+			if (r == -EMSGSIZE) {
+				log_warn(cl->ctl->log, "control: request over %d bytes, closing",
+					 CONTROL_MAX_REQUEST);
+				client_queue(cl, reply_error("request too long"));
+				cl->closing = true;
+			} else if (r < 0) {
+				log_warn(cl->ctl->log, "control: dropping client: %s", strerror(-r));
+				client_free(cl);
+				return;
+			}
+		}
+	}
+	if (client_flush(cl) < 0)
+		client_free(cl);
+}
+
+static void on_accept(struct loop_watch *w, uint32_t events, void *data)
+{
+	struct control *ctl = data;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct client *cl;
+	int fd;
+
+	fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    !control_peer_allowed(cred.uid, geteuid())) {
+		static const char msg[] = "{\"ok\":false,\"error\":\"permission denied\"}\n";
+
+		log_warn(ctl->log, "control: refused peer uid %d pid %d",
+			 (int)cred.uid, (int)cred.pid);
+		if (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug(ctl->log, "control: cannot tell the peer");
+		close(fd);
+		return;
+	}
+	if (ctl->nclients >= CONTROL_MAX_CLIENTS) {
+		static const char msg[] = "{\"ok\":false,\"error\":\"too many clients\"}\n";
+
+		if (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug(ctl->log, "control: cannot tell the peer");
+		close(fd);
+		return;
+	}
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		close(fd);
+		return;
+	}
+	cl->ctl = ctl;
+	cl->fd = fd;
+	qmp_framer_init(&cl->in, CONTROL_MAX_REQUEST);
+	if (loop_add_io(ctl->loop, fd, EPOLLIN, 0, on_client, cl, &cl->watch) < 0) {
+		close(fd);
+		free(cl);
+		return;
+	}
+	cl->next = ctl->clients;
+	ctl->clients = cl;
+	ctl->nclients++;
+}
+
+int control_new(struct loop *l, const struct logger *log, const char *path,
+		struct manager *m, struct control **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct control *ctl;
+	char dir[sizeof(sa.sun_path)];
+	mode_t old;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return -ENOMEM;
+	ctl->loop = l;
+	ctl->log = log;
+	ctl->mgr = m;
+	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		free(ctl);
+		return r;
+	}
+	strcpy(sa.sun_path, path);
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ctl->fd < 0) {
+		r = -errno;
+		free(ctl);
+		return r;
+	}
+	unlink(path);	/* a stale socket from a previous run */
+	old = umask(0177);
+	r = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || chmod(path, 0600) < 0 || listen(ctl->fd, 16) < 0) {
+		r = -errno;
+		close(ctl->fd);
+		free(ctl);
+		return r;
+	}
+	r = loop_add_io(l, ctl->fd, EPOLLIN, 0, on_accept, ctl, &ctl->watch);
+	if (r < 0) {
+		close(ctl->fd);
+		unlink(path);
+		free(ctl);
+		return r;
+	}
+	*ret = ctl;
+	return 0;
+}
+
+void control_free(struct control *ctl)
+{
+	if (!ctl)
+		return;
+	while (ctl->clients)
+		client_free(ctl->clients);
+	loop_remove(ctl->watch);
+	close(ctl->fd);
+	unlink(ctl->path);
+	free(ctl);
+}
