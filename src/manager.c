@@ -760,8 +760,17 @@ static void on_housekeeping(struct loop_watch *w, uint64_t exp, void *data)
 		}
 		i++;
 	}
-	if (m->shutting_down)
+	if (m->shutting_down) {
 		finish_shutdown_if_done(m, now >= m->shutdown_deadline_ms);
+		return;
+	}
+	/*
+	 * Sample the host between ticks: a guest filling its page cache can
+	 * eat the headroom in a fraction of a second, before the kernel's
+	 * pressure notification (which comes once reclaim has started).
+	 */
+	if (!m->paused && read_host(m) == 0 && m->hm.avail_bytes < m->params.host_low_bytes)
+		request_round(m);
 }
 
 /* ------------------------------------------------------------ host pressure */
@@ -1014,11 +1023,13 @@ static int setup_host(struct manager *m)
 	if (r < 0)
 		return r;
 	resolve_params(m);
-	log_info(m->log, "host: %s%s%s, %s total, %s available; low %s", host_kind_name(m->host.kind),
+	log_info(m->log, "host: %s%s%s, %s total, %s available", host_kind_name(m->host.kind),
 		 m->host.kind == HOST_PROC ? "" : " ", m->host.cgroup_dir,
 		 fmt_bytes(m->hm.total_bytes, a, sizeof(a)),
-		 fmt_bytes(m->hm.avail_bytes, b, sizeof(b)),
-		 fmt_bytes(m->params.host_low_bytes, a, sizeof(a)));
+		 fmt_bytes(m->hm.avail_bytes, b, sizeof(b)));
+	log_info(m->log, "host: pressured below %s available, relaxed above %s",
+		 fmt_bytes(m->params.host_low_bytes, a, sizeof(a)),
+		 fmt_bytes(m->params.host_high_bytes, b, sizeof(b)));
 	return open_pressure(m);
 }
 

@@ -327,20 +327,19 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
 
-		if (!v->active || v->state == VM_UNCOOPERATIVE)
-			continue;
-		pool += v->actual_bytes;
-		if (!v->set_target)
+		if (v->active && v->state != VM_UNCOOPERATIVE && !v->set_target)
 			eff_avail += inflight_bytes(v);
 	}
-	pool += (uint64_t)MAX(eff_avail - (int64_t)p->host_low_bytes, 0);
+	/* What the guests may have between them, shared out by weight. */
+	pool = sat_sub(h->total_bytes, p->host_low_bytes);
 
-	/* Step 2: the guest wins. */
+	/* Step 2: the guest wins (also on top of memory it just took itself). */
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
+		bool took = v->set_target && v->reason == REASON_GUEST_DEFLATED;
 		uint64_t grant = 0, base, target, share;
 
-		if (!vm_actionable(v) || !v->stats_valid)
+		if ((!vm_actionable(v) && !took) || !v->stats_valid)
 			continue;
 		if (v->avail_bytes < v->buffer_bytes)
 			grant = v->buffer_bytes - v->avail_bytes + v->buffer_bytes / 2;
@@ -360,9 +359,9 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 				target = MAX(share, MIN(target, base + (uint64_t)MAX(
 					eff_avail - (int64_t)p->host_low_bytes, 0)));
 		}
-		if (target > v->target_bytes + TOL_BYTES) {
+		if (target > base + TOL_BYTES) {
 			set_out(v, target, REASON_GUEST_PRESSURE);
-			grants += target - MAX(v->actual_bytes, v->target_bytes);
+			grants += target - base;
 		}
 	}
 	eff_avail -= (int64_t)grants;
