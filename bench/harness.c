@@ -1831,8 +1831,9 @@ static const char *driver_name(enum hx_driver d)
 }
 
 static int vm_build_argv(const struct hx_vm_opts *o, struct hx_vm *vm,
-			 const char *image_dir, const char *qemu,
-			 const char *cache_mode, struct argv_b *a)
+			 const char *image_dir, const char *kernel,
+			 const char *qemu, const char *cache_mode,
+			 struct argv_b *a)
 {
 	unsigned mem = o->mem_mib ? o->mem_mib : 512;
 	unsigned smp = o->smp ? o->smp : 1;
@@ -1857,7 +1858,7 @@ static int vm_build_argv(const struct hx_vm_opts *o, struct hx_vm *vm,
 	else
 		argv_add(a, "tcg,tb-size=%u", tb);
 	argv_add(a, "-kernel");
-	argv_add(a, "%s/vmlinuz", image_dir);
+	argv_add(a, "%s", kernel);
 	argv_add(a, "-initrd");
 	argv_add(a, "%s/initrd.img", image_dir);
 	argv_add(a, "-append");
@@ -1920,8 +1921,17 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 		return -EINVAL;
 	if (o->guest_swap && !o->swap_disk_mib)
 		return -EINVAL;
-	if (fmt_path(path, sizeof(path), "%s/vmlinuz", image_dir) ||
-	    access(path, R_OK) < 0)
+	char kernel[PATH_MAX];
+	if (o->kernel) {
+		if (fmt_path(kernel, sizeof(kernel), "%s", o->kernel))
+			return -ENAMETOOLONG;
+	} else if (fmt_path(kernel, sizeof(kernel), "%s/vmlinux", image_dir) ||
+		   access(kernel, R_OK) < 0) {
+		/* no PVH-bootable ELF: the bzImage (decompresses itself) */
+		if (fmt_path(kernel, sizeof(kernel), "%s/vmlinuz", image_dir))
+			return -ENAMETOOLONG;
+	}
+	if (access(kernel, R_OK) < 0)
 		return -ENOENT;
 	if (fmt_path(path, sizeof(path), "%s/initrd.img", image_dir) ||
 	    access(path, R_OK) < 0)
@@ -1999,7 +2009,7 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 	if (!cache_mode)
 		cache_mode = "none";
 
-	r = vm_build_argv(o, vm, image_dir, qemu, cache_mode, &a);
+	r = vm_build_argv(o, vm, image_dir, kernel, qemu, cache_mode, &a);
 	if (r)
 		goto fail;
 

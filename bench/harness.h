@@ -278,7 +278,10 @@ typedef void (*hx_raw_line_fn)(struct hx_vm *vm, const char *text,
 struct hx_vm_opts {
 	const char *name;	/* file names RUN_DIR/NAME.*; default "vmPID-N" */
 	const char *run_dir;	/* default "build/run" (created) */
-	const char *image_dir;	/* vmlinuz, initrd.img; default "build/guest" */
+	const char *image_dir;	/* vmlinux|vmlinuz, initrd.img; default "build/guest" */
+	const char *kernel;	/* default IMAGE_DIR/vmlinux (uncompressed, PVH
+				 * boot: ~3 s faster under TCG) if present, else
+				 * IMAGE_DIR/vmlinuz */
 	const char *qemu;	/* default "qemu-system-x86_64" */
 	const char *accel;	/* "kvm" / "tcg"; default hx_accel_detect() */
 	unsigned mem_mib;	/* default 512 */
@@ -318,7 +321,7 @@ struct hx_vm_opts {
  * Create the disks, fork, move the child into the slice, exec QEMU:
  *   qemu-system-x86_64 -name NAME -nodefaults -no-user-config -display none
  *     -no-reboot -m MEM -smp N -accel tcg,tb-size=64 | -accel kvm
- *     -kernel IMAGE/vmlinuz -initrd IMAGE/initrd.img -append "console=ttyS0
+ *     -kernel IMAGE/vmlinux -initrd IMAGE/initrd.img -append "console=ttyS0
  *     panic=-1 loglevel=2 ab_workload=... ab_driver=..."
  *     -serial file:RUN/NAME.serial -qmp unix:RUN/NAME.qmp,server=on,wait=off
  *     -device virtio-balloon-pci,id=balloon0,deflate-on-oom=..,free-page-reporting=..
