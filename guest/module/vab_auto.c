@@ -12,7 +12,7 @@
  *   deflate one bounded step when, in page reclaim (kswapd or direct, never
  *   drop_caches), free memory is below the high watermarks and
  *     (a) reclaim has started to write anonymous pages to swap, or
- *     (b) reclaim priority has fallen to auto_priority, or
+ *     (b) direct reclaim's priority has fallen to auto_priority, or
  *     (c) inactive page cache is below auto_cache_reserve_mb;
  *   at most one step per auto_interval_ms, steps doubling from auto_step_mb
  *   to auto_max_step_mb during a burst, never below auto_floor_mb; the freed
@@ -142,7 +142,7 @@ static unsigned long vab_decide(struct vab *vb, const struct vab_signals *s,
 
 	if (swapping)
 		reason = VAB_REASON_SWAP;
-	else if (prio <= READ_ONCE(vab_auto_priority))
+	else if (!current_is_kswapd() && prio <= READ_ONCE(vab_auto_priority))
 		reason = VAB_REASON_PRIORITY;
 	else if (s->inactive_file * VAB_PPP <
 		 vab_mb(READ_ONCE(vab_auto_cache_reserve_mb)))
