@@ -1,0 +1,625 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the pure policies: hand-made snapshots in, targets out.
+ * Sizes in MiB unless a name says otherwise.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <cmocka.h>
+
+#include "policy.h"
+#include "util.h"
+
+#define M(x) ((uint64_t)(x) * MIB)
+
+static struct policy_params params(enum policy_kind k)
+{
+	struct policy_params p;
+
+	policy_params_default(&p, k);
+	p.host_low_bytes = M(100);
+	p.host_high_bytes = M(200);
+	return p;
+}
+
+/* A converged, healthy 1 GiB VM with the given available memory. */
+static struct policy_vm vm(uint64_t actual_mib, uint64_t avail_mib)
+{
+	struct policy_vm v = {
+		.min_bytes = M(256), .max_bytes = M(1024), .buffer_bytes = M(100),
+		.weight = 100, .active = true, .actual_bytes = M(actual_mib),
+		.stats_valid = true, .avail_bytes = M(avail_mib),
+		.free_bytes = M(avail_mib) / 2, .total_bytes = M(1024),
+		.state = VM_OK, .target_bytes = M(actual_mib),
+		.target_set_ms = 1000, .actual_at_set = M(actual_mib),
+	};
+	return v;
+}
+
+static struct policy_host host(uint64_t total_mib, uint64_t avail_mib)
+{
+	struct policy_host h = { .now_ms = 100000, .total_bytes = M(total_mib),
+				 .avail_bytes = M(avail_mib) };
+	return h;
+}
+
+static void test_relaxed_converged_no_action(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 1000);
+	struct policy_vm v[2] = { vm(1024, 500), vm(800, 300) };
+
+	/* relaxed, but not yet for relax_delay: no give-back either */
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_false(v[1].set_target);
+	assert_false(h.pressured);
+}
+
+static void test_reclaim_largest_excess_first(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);	/* need = 200 - 50 = 150 */
+	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 250) };	/* excess 400, 150 */
+
+	policy_round(&p, &h, v, 2);
+	assert_true(h.pressured);
+	assert_int_equal(h.need_bytes, M(150));
+	/* water level 250: A gives 150, B (excess 150) gives nothing */
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 150));
+	assert_false(v[1].set_target);
+}
+
+static void test_reclaim_split_when_levels_meet(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 0);	/* need 200 */
+	struct policy_vm v[2] = { vm(1024, 300), vm(1024, 200) };	/* excess 200, 100 */
+
+	policy_round(&p, &h, v, 2);
+	/* level 50: A gives 150, B gives 50 */
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 150));
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 50));
+	assert_int_equal(h.reclaim_bytes, M(200));
+}
+
+static void test_reclaim_by_weight(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 100);	/* need 100 */
+	struct policy_vm v[2] = { vm(1024, 400), vm(1024, 300) };	/* excess 300, 200 */
+
+	v[0].weight = 300;	/* 1.0 per weight unit */
+	v[1].weight = 100;	/* 2.0 per weight unit: gives first */
+	h.pressured = true;
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_true(v[1].set_target);
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 100));
+}
+
+static void test_reclaim_step_cap_and_min(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(8192, 0);	/* need 200 */
+	struct policy_vm v[2] = { vm(1024, 1000), vm(300, 290) };
+
+	p.step_inflate_bytes = M(64);
+	p.host_high_bytes = M(1000);	/* need 1000: more than anyone has */
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 64));	/* step cap */
+	assert_int_equal(v[1].new_target_bytes, M(256));		/* floor: min */
+	assert_true(h.unmet_bytes > 0);
+}
+
+static void test_reclaim_skips_below_deadband(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 196);	/* need 4 MiB < 8 MiB deadband */
+	struct policy_vm v[1] = { vm(1024, 500) };
+
+	h.pressured = true;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+}
+
+static void test_guest_pressure_wins_under_host_pressure(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 20);
+	struct policy_vm v[2] = { vm(600, 30), vm(1024, 600) };
+
+	policy_round(&p, &h, v, 2);
+	/* A: buffer 100, avail 30 -> grant 70 + 50 = 120 at once */
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
+	assert_int_equal(v[0].new_target_bytes, M(720));
+	assert_true(v[0].cooldown_until_ms > h.now_ms);
+	/* and B pays: need = 200 - (20 - 120) = 300 */
+	assert_true(v[1].set_target);
+	assert_int_equal(v[1].reason, REASON_HOST_RECLAIM);
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 256));	/* step cap */
+}
+
+static void test_guest_pressure_from_swapin_rate(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 2000);
+	struct policy_vm v[1] = { vm(600, 300) };
+
+	v[0].swapin_pps = 500;
+	policy_round(&p, &h, v, 1);
+	assert_true(v[0].guest_pressure);
+	assert_int_equal(v[0].new_target_bytes, M(700));	/* + buffer */
+
+	v[0] = vm(600, 300);
+	v[0].majflt_ps = 10000;
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
+}
+
+static void test_guest_pressure_capped_at_max(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 2000);
+	struct policy_vm v[1] = { vm(1000, 0) };
+
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].new_target_bytes, M(1024));
+}
+
+static void test_cooldown_blocks_inflate(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 0);
+	struct policy_vm v[1] = { vm(1024, 800) };
+
+	v[0].cooldown_until_ms = h.now_ms + 1;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	h.now_ms += 2;
+	policy_round(&p, &h, v, 1);
+	assert_true(v[0].set_target);
+}
+
+static void test_guest_deflated_is_accepted(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	struct policy_vm v[1] = { vm(500, 400) };
+
+	v[0].actual_bytes = M(700);	/* the guest took 200 MiB back */
+	policy_round(&p, &h, v, 1);
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_GUEST_DEFLATED);
+	assert_int_equal(v[0].new_target_bytes, M(700));
+	assert_int_equal(v[0].state, VM_GUEST_DEFLATED);
+	assert_int_equal(v[0].cooldown_until_ms, h.now_ms + p.cooldown_ms);
+
+	/* committed: no inflation during the cool-down despite host pressure */
+	policy_commit(&v[0], M(700), h.now_ms);
+	h.now_ms += 1000;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	/* after it the guest is ok again and gives its excess */
+	h.now_ms += p.cooldown_ms;
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].state, VM_OK);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+}
+
+static void test_guest_deflated_and_still_short(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 2000);
+	struct policy_vm v[1] = { vm(500, 20) };
+
+	v[0].actual_bytes = M(520);	/* deflate-on-oom released a little */
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].state, VM_GUEST_DEFLATED);
+	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
+	assert_int_equal(v[0].new_target_bytes, M(520 + 130));
+}
+
+static void test_inflight_inflation_not_misread(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 150);
+	struct policy_vm v[1] = { vm(1024, 500) };
+
+	/* asked for 800, the guest is at 900 and moving down */
+	v[0].target_bytes = M(800);
+	v[0].actual_at_set = M(1024);
+	v[0].actual_bytes = M(900);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].state, VM_OK);
+	assert_int_equal(v[0].actual_at_set, M(900));	/* progress noted */
+	/* in-flight 100 MiB covers the 50 MiB need: no further inflate */
+	assert_false(v[0].set_target);
+}
+
+static void test_uncooperative_left_alone(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 0);
+	struct policy_vm v[1] = { vm(1024, 800) };
+
+	v[0].target_bytes = M(700);	/* asked, nothing happened */
+	v[0].target_set_ms = h.now_ms - p.uncoop_after_ms;
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].state, VM_UNCOOPERATIVE);
+	assert_int_equal(v[0].reason, REASON_UNCOOPERATIVE);
+	assert_int_equal(v[0].new_target_bytes, M(1024));	/* stop pushing */
+	policy_commit(&v[0], M(1024), h.now_ms);
+
+	/* host still short, guest still has excess: not pushed until retry */
+	for (int i = 0; i < 130; i++) {
+		h.now_ms += 1000;
+		policy_round(&p, &h, v, 1);
+		if (h.now_ms < v[0].retry_at_ms)
+			assert_false(v[0].set_target);
+	}
+	assert_int_equal(v[0].state, VM_OK);
+}
+
+static void test_uncooperative_not_before_timeout(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 2000);
+	struct policy_vm v[1] = { vm(1024, 800) };
+
+	v[0].target_bytes = M(700);
+	v[0].target_set_ms = h.now_ms - p.uncoop_after_ms + 1;
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].state, VM_OK);
+	assert_false(v[0].set_target);
+}
+
+static void test_giveback_after_relax_delay(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 1000);
+	struct policy_vm v[2] = { vm(500, 400), vm(600, 120) };
+
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	h.now_ms += p.relax_delay_ms;
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].reason, REASON_GIVEBACK);
+	assert_int_equal(v[0].new_target_bytes, M(500) + p.giveback_bytes);
+	assert_int_equal(v[1].new_target_bytes, M(600) + p.giveback_bytes);
+
+	/* spare for only one step: the neediest (least excess) gets it */
+	h.avail_bytes = M(200) + p.giveback_bytes;
+	v[0] = vm(500, 400);
+	v[1] = vm(600, 120);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_true(v[1].set_target);
+}
+
+static void test_hysteresis(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 150);	/* between low and high */
+	struct policy_vm v[1] = { vm(1024, 500) };
+
+	policy_round(&p, &h, v, 1);
+	assert_false(h.pressured);
+	assert_false(v[0].set_target);
+	h.pressured = true;	/* entered earlier: keep reclaiming to high */
+	policy_round(&p, &h, v, 1);
+	assert_true(h.pressured);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 50));
+	h.avail_bytes = M(201);
+	policy_round(&p, &h, v, 1);
+	assert_false(h.pressured);
+}
+
+static void test_pressure_event_counts(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 150);
+	struct policy_vm v[1] = { vm(1024, 500) };
+
+	h.pressure_event = true;
+	policy_round(&p, &h, v, 1);
+	assert_true(h.pressured);
+	assert_true(v[0].set_target);
+}
+
+static void test_lying_guest_gets_its_share_only(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(2048, 0);
+	struct policy_vm v[2] = { vm(1024, 0), vm(1024, 400) };
+
+	/* the liar: zero available, absurd rates, at its share already */
+	v[0].swapin_pps = INFINITY;
+	v[0].majflt_ps = 1e12;
+	v[0].max_bytes = M(2048);
+	v[0].actual_bytes = v[0].target_bytes = v[0].actual_at_set = M(1000);
+	for (int i = 0; i < 50; i++) {
+		policy_round(&p, &h, v, 2);
+		for (int k = 0; k < 2; k++)
+			if (v[k].set_target)
+				policy_commit(&v[k], v[k].new_target_bytes, h.now_ms);
+		v[0].actual_bytes = v[0].target_bytes;
+		v[1].actual_bytes = v[1].target_bytes;
+		/* the honest one keeps reporting its buffer as still there */
+		v[1].avail_bytes = M(100) + (v[1].actual_bytes > M(724) ?
+					     v[1].actual_bytes - M(724) : 0);
+		h.now_ms += 1000;
+	}
+	/* share of (2048 - 100) by equal weights is 974 MiB: no growth */
+	assert_true(v[0].target_bytes <= M(1000));
+	/* the other one was never squeezed below its buffer */
+	assert_true(v[1].target_bytes >= M(724));
+}
+
+static void test_invalid_stats_neither_grant_nor_donor(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 0);
+	struct policy_vm v[1] = { vm(1024, 0) };
+
+	v[0].stats_valid = false;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+}
+
+static void test_inactive_untouched(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 0);
+	struct policy_vm v[1] = { vm(1024, 900) };
+
+	v[0].active = false;
+	v[0].target_bytes = M(100);	/* below min: still not touched */
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+}
+
+static void test_bounds_raised_min(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 150);
+	struct policy_vm v[1] = { vm(300, 200) };
+
+	v[0].min_bytes = M(512);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].reason, REASON_BOUNDS);
+	assert_int_equal(v[0].new_target_bytes, M(512));
+}
+
+static void test_observe_never_acts(void **state)
+{
+	struct policy_params p = params(POLICY_OBSERVE);
+	struct policy_host h = host(4096, 0);
+	struct policy_vm v[2] = { vm(1024, 900), vm(300, 0) };
+
+	v[1].min_bytes = M(512);
+	v[1].actual_bytes = M(900);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_false(v[1].set_target);
+}
+
+static void test_proxmox_shrinks_by_shares_capped(void **state)
+{
+	struct policy_params p = params(POLICY_PROXMOX);
+	struct policy_host h = host(4096, 0);	/* used 4096, goal 80%: -820 MiB */
+	struct policy_vm v[2] = { vm(1024, 900), vm(1024, 900) };
+
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].reason, REASON_BASELINE);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 100));	/* 100 MiB cap */
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 100));
+	/* not again before 10 s */
+	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	policy_commit(&v[1], v[1].new_target_bytes, h.now_ms);
+	h.now_ms += 5000;
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	h.now_ms += 5000;
+	policy_round(&p, &h, v, 2);
+	assert_true(v[0].set_target);
+}
+
+static void test_proxmox_small_goal_ignored(void **state)
+{
+	struct policy_params p = params(POLICY_PROXMOX);
+	struct policy_host h = host(1000, 205);	/* used 795, goal 800: +5 MiB */
+	struct policy_vm v[1] = { vm(500, 100) };
+
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+}
+
+static void test_proxmox_grows_pressured_first(void **state)
+{
+	struct policy_params p = params(POLICY_PROXMOX);
+	struct policy_host h = host(4096, 2000);	/* goal +1180 */
+	struct policy_vm v[2] = { vm(500, 10), vm(500, 300) };
+
+	v[0].free_bytes = M(10);	/* pressured: free < 10% */
+	v[1].free_bytes = M(300);
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].new_target_bytes, M(600));
+	assert_int_equal(v[1].new_target_bytes, M(600));
+}
+
+static void test_mom_shrinks_and_grows(void **state)
+{
+	struct policy_params p = params(POLICY_MOM);
+	struct policy_host h = host(4096, 400);	/* ~10% free: shrink */
+	struct policy_vm v[1] = { vm(1000, 500) };
+
+	v[0].free_bytes = M(500);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].reason, REASON_BASELINE);
+	assert_int_equal(v[0].new_target_bytes, M(950));	/* 5% step */
+
+	h = host(4096, 2000);	/* plenty: grow 5% */
+	v[0] = vm(800, 500);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].new_target_bytes, M(840));
+}
+
+static void test_static_share(void **state)
+{
+	struct policy_params p = params(POLICY_STATIC);
+	struct policy_host h = host(2248, 1000);	/* pool 2048 */
+	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 500) };
+
+	v[1].weight = 300;
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].new_target_bytes, M(512));
+	assert_false(v[1].set_target);	/* share 1536 > max: stays at max */
+}
+
+/* Randomised snapshots, including garbage: invariants must always hold. */
+static uint64_t rng_state = 88172645463325252ULL;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static uint64_t rnd_bytes(void)
+{
+	switch (rnd() % 8) {
+	case 0:
+		return 0;
+	case 1:
+		return UINT64_MAX;
+	case 2:
+		return rnd();
+	default:
+		return M(rnd() % 2048);
+	}
+}
+
+static double rnd_rate(void)
+{
+	static const double odd[] = { NAN, INFINITY, -INFINITY, -1, 0, 1e300 };
+
+	return rnd() % 4 == 0 ? odd[rnd() % 6] : (double)(rnd() % 2000);
+}
+
+static void test_random_invariants(void **state)
+{
+	enum policy_kind kinds[] = { POLICY_AUTO, POLICY_PROXMOX, POLICY_MOM,
+				     POLICY_STATIC, POLICY_OBSERVE };
+
+	for (int it = 0; it < 20000; it++) {
+		struct policy_params p = params(kinds[it % 5]);
+		struct policy_host h = host(1 + rnd() % 8192, rnd() % 8192);
+		struct policy_vm v[6], before[6];
+		size_t n = 1 + rnd() % 6;
+
+		h.pressure_event = rnd() % 2;
+		h.pressured = rnd() % 2;
+		h.now_ms = rnd() % 1000000000;
+		for (size_t i = 0; i < n; i++) {
+			uint64_t max = M(64 + rnd() % 4096);
+
+			v[i] = vm(0, 0);
+			v[i].max_bytes = max;
+			v[i].min_bytes = M(16) + rnd() % max / 2;
+			v[i].buffer_bytes = rnd() % (max / 2);
+			v[i].weight = 1 + rnd() % 1000;
+			v[i].active = rnd() % 5 != 0;
+			v[i].actual_bytes = rnd() % 3 ? rnd() % (max + 1) : rnd_bytes();
+			v[i].target_bytes = rnd() % (max + 1);
+			v[i].actual_at_set = rnd() % (max + 1);
+			v[i].target_set_ms = rnd() % (h.now_ms + 1);
+			v[i].stats_valid = rnd() % 4 != 0;
+			v[i].avail_bytes = rnd_bytes();
+			v[i].free_bytes = rnd_bytes();
+			v[i].swapin_pps = rnd_rate();
+			v[i].majflt_ps = rnd_rate();
+			v[i].state = (enum vm_state[]){ VM_OK, VM_GUEST_DEFLATED,
+							VM_UNCOOPERATIVE }[rnd() % 3];
+			v[i].cooldown_until_ms = rnd() % 2 ? 0 : h.now_ms + rnd() % 100000;
+			v[i].retry_at_ms = h.now_ms + rnd() % 300000;
+		}
+		memcpy(before, v, sizeof(v));
+		policy_round(&p, &h, v, n);
+		for (size_t i = 0; i < n; i++) {
+			if (!v[i].set_target)
+				continue;
+			/* nothing happens to a VM the policy cannot see */
+			assert_true(before[i].active);
+			assert_int_not_equal(p.kind, POLICY_OBSERVE);
+			if (v[i].reason == REASON_UNCOOPERATIVE) {
+				/* only ever "stop pushing": what the guest has */
+				assert_int_equal(v[i].new_target_bytes, before[i].actual_bytes);
+				continue;
+			}
+			if (v[i].reason == REASON_GUEST_DEFLATED)
+				assert_int_equal(v[i].new_target_bytes,
+						 clamp_u64(before[i].actual_bytes,
+							   v[i].min_bytes, v[i].max_bytes));
+			assert_true(v[i].new_target_bytes >= v[i].min_bytes);
+			assert_true(v[i].new_target_bytes <= v[i].max_bytes);
+			if (p.kind == POLICY_AUTO && v[i].reason == REASON_HOST_RECLAIM)
+				assert_true(before[i].target_bytes - v[i].new_target_bytes <=
+					    p.step_inflate_bytes);
+			/* an uncooperative VM waiting for its retry is left alone */
+			if (before[i].state == VM_UNCOOPERATIVE &&
+			    h.now_ms < before[i].retry_at_ms)
+				fail_msg("uncooperative VM pushed (reason %s)",
+					 policy_reason_name(v[i].reason));
+		}
+		if (p.kind == POLICY_AUTO)
+			assert_true(h.reclaim_bytes <= h.need_bytes);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_relaxed_converged_no_action),
+		cmocka_unit_test(test_reclaim_largest_excess_first),
+		cmocka_unit_test(test_reclaim_split_when_levels_meet),
+		cmocka_unit_test(test_reclaim_by_weight),
+		cmocka_unit_test(test_reclaim_step_cap_and_min),
+		cmocka_unit_test(test_reclaim_skips_below_deadband),
+		cmocka_unit_test(test_guest_pressure_wins_under_host_pressure),
+		cmocka_unit_test(test_guest_pressure_from_swapin_rate),
+		cmocka_unit_test(test_guest_pressure_capped_at_max),
+		cmocka_unit_test(test_cooldown_blocks_inflate),
+		cmocka_unit_test(test_guest_deflated_is_accepted),
+		cmocka_unit_test(test_guest_deflated_and_still_short),
+		cmocka_unit_test(test_inflight_inflation_not_misread),
+		cmocka_unit_test(test_uncooperative_left_alone),
+		cmocka_unit_test(test_uncooperative_not_before_timeout),
+		cmocka_unit_test(test_giveback_after_relax_delay),
+		cmocka_unit_test(test_hysteresis),
+		cmocka_unit_test(test_pressure_event_counts),
+		cmocka_unit_test(test_lying_guest_gets_its_share_only),
+		cmocka_unit_test(test_invalid_stats_neither_grant_nor_donor),
+		cmocka_unit_test(test_inactive_untouched),
+		cmocka_unit_test(test_bounds_raised_min),
+		cmocka_unit_test(test_observe_never_acts),
+		cmocka_unit_test(test_proxmox_shrinks_by_shares_capped),
+		cmocka_unit_test(test_proxmox_small_goal_ignored),
+		cmocka_unit_test(test_proxmox_grows_pressured_first),
+		cmocka_unit_test(test_mom_shrinks_and_grows),
+		cmocka_unit_test(test_static_share),
+		cmocka_unit_test(test_random_invariants),
+	};
+
+	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+}
