@@ -1757,6 +1757,7 @@ void hx_vm_destroy(struct hx_vm *vm)
 		}
 	}
 	unlink(vm->qmp);
+	hx_guard_del_file(vm->qmp);
 	for (size_t i = 0; i < vm->nlines; i++)
 		hx_line_free(vm->lines[i]);
 	free(vm->lines);
@@ -1974,6 +1975,9 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 		goto fail;
 	}
 	unlink(vm->qmp);
+	r = hx_guard_add_file(vm->qmp);
+	if (r)
+		goto fail;
 
 	const char *accel = o->accel;
 	if (!accel) {
@@ -2141,11 +2145,11 @@ fail:
 		close(vm->serial_fd);
 	if (vm->ino_fd >= 0)
 		close(vm->ino_fd);
-	const char *disks[2] = { vm->data, vm->swap };
-	for (int i = 0; i < 2; i++) {
-		if (disks[i][0]) {
-			unlink(disks[i]);
-			hx_guard_del_file(disks[i]);
+	const char *files[3] = { vm->data, vm->swap, vm->qmp };
+	for (int i = 0; i < 3; i++) {
+		if (files[i][0]) {
+			unlink(files[i]);
+			hx_guard_del_file(files[i]);
 		}
 	}
 	free(vm);

@@ -97,9 +97,9 @@ int main(int argc, char **argv)
 		{ "anon_min", 50, "per-job anon MiB, lower bound" },
 		{ "anon_max", 150, "per-job anon MiB, upper bound" },
 		{ "out", 32, "output MiB written per round" },
-		{ "rounds", 2, "rounds (read, compile, link)" },
-		{ "passes", 3, "passes over each job's memory (touch + compute)" },
-		{ "compute", 2, "mixing steps per 64-byte line per pass" },
+		{ "rounds", 4, "rounds (read, compile, link)" },
+		{ "passes", 4, "passes over each job's memory (touch + compute)" },
+		{ "compute", 16, "mixing steps per 64-byte line per pass" },
 		{ "seed", 1, "PRNG seed" },
 		{ NULL, 0, NULL },
 	};
