@@ -1,0 +1,302 @@
+/* vab-check - guest side of tests/integration/test_module.c.
+ *
+ *   vab-check basic                 inflate/compact/deflate/rmmod sequence
+ *   vab-check burst [mib=300] [hold=3]
+ *   vab-check cache [read=400] [stream=20]
+ *
+ * The host changes the balloon over QMP; this program sees it as the balloon
+ * size in /proc/vmstat (balloon_inflate - balloon_deflate, kept by the kernel's
+ * balloon API for the stock driver and ours alike) and waits until it
+ * settles. Every step prints an "AB vab name=<step> ..." line with the
+ * guest's counters and, when virtio_autoballoon is bound, its sysfs counters.
+ */
+#include "ablib.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define NAME "vab-check"
+#define SETTLE_MS 1500
+#define WAIT_MS 120000
+
+/* ---- readers ---- */
+
+static int64_t file_key(const char *path, const char *key)
+{
+	FILE *f = fopen(path, "r");
+	char k[128];
+	long long v;
+	int64_t r = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%127s %lld%*[^\n]", k, &v) == 2) {
+		size_t n = strlen(k);
+		if (n && k[n - 1] == ':')
+			k[n - 1] = '\0';
+		if (!strcmp(k, key)) {
+			r = v;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static int64_t vmstat(const char *key)
+{
+	return file_key("/proc/vmstat", key);
+}
+
+static int64_t meminfo_kib(const char *key)
+{
+	return file_key("/proc/meminfo", key);
+}
+
+/* Pages in the balloon as the kernel's balloon API counts them. */
+static int64_t balloon_pages(void)
+{
+	return vmstat("balloon_inflate") - vmstat("balloon_deflate");
+}
+
+static char sysfs_dir[256];
+
+static bool find_sysfs(void)
+{
+	glob_t g;
+
+	if (sysfs_dir[0])
+		return true;
+	if (glob("/sys/bus/virtio/devices/*/autoballoon", 0, NULL, &g))
+		return false;
+	snprintf(sysfs_dir, sizeof(sysfs_dir), "%s", g.gl_pathv[0]);
+	globfree(&g);
+	return true;
+}
+
+static int64_t mod_counter(const char *name)
+{
+	char path[512];
+	FILE *f;
+	long long v;
+
+	if (!find_sysfs())
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", sysfs_dir, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* " key=value ..." for every numeric module counter (empty without one). */
+static const char *mod_counters(void)
+{
+	static const char *const names[] = {
+		"balloon_pages", "target_pages", "pending_pages",
+		"inflated_pages", "deflated_host_pages", "deflated_auto_pages",
+		"deflated_oom_pages", "migrated_pages", "auto_steps",
+		"auto_steps_swap", "auto_steps_priority", "auto_steps_cache",
+		"auto_latency_last_us", "auto_latency_max_us",
+	};
+	static char buf[1024];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	if (!find_sysfs())
+		return " module=none";
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+					" m_%s=%" PRId64, names[i],
+					mod_counter(names[i]));
+	return buf;
+}
+
+static void write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+
+	if (fd < 0 || write(fd, val, strlen(val)) < 0)
+		ab_die(NAME, "write %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/*
+ * Wait until the balloon differs from `from` and then stays put for
+ * SETTLE_MS. Returns the settled size.
+ */
+static int64_t wait_settled(int64_t from)
+{
+	uint64_t end = ab_now_ms() + WAIT_MS, stable_since = 0;
+	int64_t last = -1;
+
+	while (ab_now_ms() < end) {
+		int64_t b = balloon_pages();
+
+		if (b != last) {
+			last = b;
+			stable_since = ab_now_ms();
+		} else if (b != from && ab_now_ms() - stable_since >= SETTLE_MS) {
+			return b;
+		}
+		ab_sleep_ms(100);
+	}
+	ab_die(NAME, "balloon did not move from %" PRId64 " (now %" PRId64 ")",
+	       from, last);
+}
+
+static int64_t opt(int argc, char **argv, const char *key, int64_t def)
+{
+	size_t n = strlen(key);
+
+	for (int i = 2; i < argc; i++)
+		if (!strncmp(argv[i], key, n) && argv[i][n] == '=')
+			return strtoll(argv[i] + n + 1, NULL, 10);
+	return def;
+}
+
+static void ready(void)
+{
+	ab_emit("vab", "name=ready free_kib=%" PRId64 " total_kib=%" PRId64
+		" balloon_pages=%" PRId64 "%s", meminfo_kib("MemFree"),
+		meminfo_kib("MemTotal"), balloon_pages(), mod_counters());
+}
+
+/* ---- scenarios ---- */
+
+static int basic(void)
+{
+	uint64_t hold = 256 * AB_MIB;
+	struct ab_touch_stats ts;
+	int64_t b1, b2;
+	long rc;
+
+	/* Anonymous memory held during inflation leaves holes afterwards,
+	 * so that compaction has balloon pages to move. */
+	void *p = ab_anon_alloc(NAME, hold);
+	ab_anon_touch(p, hold, 1, &ts);
+	ready();
+
+	b1 = wait_settled(0);
+	ab_emit("vab", "name=inflated balloon_pages=%" PRId64 "%s", b1,
+		mod_counters());
+
+	ab_anon_free(p, hold);
+	int64_t mig0 = vmstat("balloon_migrate");
+	write_file("/proc/sys/vm/compact_memory", "1");
+	ab_emit("vab", "name=compacted balloon_migrate=%" PRId64
+		" balloon_pages=%" PRId64 " compact_fail=%" PRId64 "%s",
+		vmstat("balloon_migrate") - mig0, balloon_pages(),
+		vmstat("compact_fail"), mod_counters());
+
+	b2 = wait_settled(b1);
+	ab_emit("vab", "name=deflated balloon_pages=%" PRId64 "%s", b2,
+		mod_counters());
+
+	rc = syscall(SYS_delete_module, "virtio_autoballoon", O_NONBLOCK);
+	ab_emit("vab", "name=rmmod rc=%ld errno=%d balloon_pages=%" PRId64,
+		rc, rc ? errno : 0, balloon_pages());
+	return rc ? 1 : 0;
+}
+
+static int burst(int argc, char **argv)
+{
+	uint64_t bytes = (uint64_t)opt(argc, argv, "mib", 300) * AB_MIB;
+	uint64_t hold_ms = (uint64_t)opt(argc, argv, "hold", 3) * 1000u;
+	struct ab_touch_stats ts;
+	int64_t b0, swo, swi, oom, defl, stall;
+
+	ready();
+	b0 = wait_settled(0);
+	ab_emit("vab", "name=settled balloon_pages=%" PRId64 " free_kib=%"
+		PRId64 " swap_out=%" PRId64 "%s", b0, meminfo_kib("MemFree"),
+		vmstat("pswpout"), mod_counters());
+	ab_sleep_ms(1000);
+
+	swo = vmstat("pswpout");
+	swi = vmstat("pswpin");
+	oom = vmstat("oom_kill");
+	defl = vmstat("balloon_deflate");
+	stall = vmstat("allocstall_dma32") + vmstat("allocstall_normal");
+	void *p = ab_anon_alloc(NAME, bytes);
+	ab_anon_touch(p, bytes, 7, &ts);
+	ab_emit("vab", "name=burst mib=%" PRIu64 " touch_ms=%" PRIu64
+		" max_chunk_ms=%" PRIu64 " swap_out=%" PRId64 " swap_in=%" PRId64
+		" oom_kill=%" PRId64 " deflated=%" PRId64 " alloc_stall=%" PRId64
+		" balloon_pages=%" PRId64 "%s", bytes / AB_MIB, ts.ms,
+		ts.max_chunk_ms, vmstat("pswpout") - swo, vmstat("pswpin") - swi,
+		vmstat("oom_kill") - oom, vmstat("balloon_deflate") - defl,
+		vmstat("allocstall_dma32") + vmstat("allocstall_normal") - stall,
+		balloon_pages(), mod_counters());
+	ab_sleep_ms(hold_ms);
+	ab_anon_free(p, bytes);
+	ab_emit("vab", "name=done balloon_pages=%" PRId64, balloon_pages());
+	return 0;
+}
+
+static int cache(int argc, char **argv)
+{
+	uint64_t read_bytes = (uint64_t)opt(argc, argv, "read", 400) * AB_MIB;
+	uint64_t stream_ms = (uint64_t)opt(argc, argv, "stream", 20) * 1000u;
+	struct ab_disk d;
+	int64_t b0, b1, b2, b3;
+	uint64_t pos = 0, total = 0, end;
+
+	ab_disk_open(NAME, &d);
+	ready();
+	b0 = wait_settled(0);
+	ab_emit("vab", "name=settled balloon_pages=%" PRId64 "%s", b0,
+		mod_counters());
+
+	ab_disk_read(NAME, &d, 0, read_bytes, 0);
+	b1 = balloon_pages();
+	ab_emit("vab", "name=read balloon_pages=%" PRId64 " mib=%" PRIu64
+		" cached_kib=%" PRId64 " buffers_kib=%" PRId64 "%s", b1,
+		read_bytes / AB_MIB, meminfo_kib("Cached"),
+		meminfo_kib("Buffers"), mod_counters());
+
+	sync();
+	write_file("/proc/sys/vm/drop_caches", "3");
+	ab_sleep_ms(1000);
+	b2 = balloon_pages();
+	ab_emit("vab", "name=drop_caches balloon_pages=%" PRId64
+		" free_kib=%" PRId64 "%s", b2, meminfo_kib("MemFree"),
+		mod_counters());
+
+	end = ab_now_ms() + stream_ms;
+	while (ab_now_ms() < end) {
+		ab_disk_read(NAME, &d, pos, AB_MIB, 0);
+		pos = (pos + AB_MIB) % d.size_bytes;
+		total += AB_MIB;
+	}
+	b3 = balloon_pages();
+	ab_emit("vab", "name=stream balloon_pages=%" PRId64 " mib=%" PRIu64
+		" swap_out=%" PRId64 " refault_file=%" PRId64
+		" activate_file=%" PRId64 "%s", b3, total / AB_MIB,
+		vmstat("pswpout"), vmstat("workingset_refault_file"),
+		vmstat("workingset_activate_file"), mod_counters());
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(what, "basic"))
+		return basic();
+	if (!strcmp(what, "burst"))
+		return burst(argc, argv);
+	if (!strcmp(what, "cache"))
+		return cache(argc, argv);
+	ab_die(NAME, "usage: vab-check basic|burst|cache [key=value ...]");
+}

@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_module - virtio_autoballoon.ko on real TCG guests (issue 3).
+ *
+ * Each case boots a 1 GiB guest from the test image with `vab-check` (see
+ * tests/integration/guest/vab-check.c) as its workload, drives the balloon
+ * over QMP and checks what the guest and QEMU report:
+ *
+ *   basic     host inflate to 512 MiB and deflate to 768 MiB reach the target
+ *             exactly and the driver's counters agree with query-balloon;
+ *             compaction migrates balloon pages; rmmod returns every page
+ *   burst     with a swap disk and the balloon leaving ~80 MiB free, the
+ *             guest touches 300 MiB: first with the stock driver, then with
+ *             ours. Ours must give way (zero OOM kills, swap-out at most 10%
+ *             of the stock driver's, QEMU's actual rising by what the
+ *             guest took back); both drivers' figures are printed
+ *   cache     drop_caches and a 20 s page-cache read stream over a disk
+ *             larger than the guest leave the balloon within 16 MiB
+ *
+ * Every guest runs with ab_dmesg=1; a WARNING, BUG, Oops or lockdep report
+ * in its kernel log fails the case. Exit 0 = all passed, 77 = skipped (no
+ * root or no memory cgroup), 1 = a failure.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "qmp.h"
+
+#define GUEST_MIB 1024u
+#define PAGES_PER_MIB 256u
+#define BURST_MIB 300u
+#define BURST_LEAVE_MIB 80u	/* free memory the balloon leaves before the burst */
+#define CACHE_LEAVE_MIB 128u
+#define CACHE_TOLERANCE_PAGES (16u * PAGES_PER_MIB)
+#define LINE_TIMEOUT_MS 240000
+
+struct tcase {
+	const char *name;
+	int failures;
+};
+
+static void fail(struct tcase *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void fail(struct tcase *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("  FAIL %s: ", t->name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	t->failures++;
+}
+
+#define CHECK(t, cond, ...) do { if (!(cond)) fail((t), __VA_ARGS__); } while (0)
+
+struct guest {
+	struct hx_vm *vm;
+	struct qmp_sync *q;
+};
+
+static int guest_start(struct tcase *t, struct guest *g, const char *name,
+		       enum hx_driver drv, const char *args, unsigned swap_mib,
+		       unsigned data_mib)
+{
+	struct hx_vm_opts o = {
+		.name = name,
+		.mem_mib = GUEST_MIB,
+		.smp = 2,
+		.workload = "vab-check",
+		.args = args,
+		.driver = drv,
+		.guest_swap = swap_mib > 0,
+		.swap_disk_mib = swap_mib,
+		.data_disk_mib = data_mib,
+		.dmesg = true,
+		.deflate_on_oom = true,
+		.free_page_reporting = true,
+	};
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	r = hx_vm_start(&o, &g->vm);
+	if (r) {
+		fail(t, "hx_vm_start: %s", strerror(-r));
+		return r;
+	}
+	r = hx_vm_wait_qmp(g->vm, 20000);
+	if (!r)
+		r = qmp_sync_open(hx_vm_qmp_path(g->vm), 20000, &g->q);
+	if (r)
+		fail(t, "QMP: %s", strerror(-r));
+	return r;
+}
+
+/* Wait for the guest's next "AB vab name=STEP" line. */
+static const struct hx_line *guest_step(struct tcase *t, struct guest *g,
+					const char *step)
+{
+	char prefix[64];
+	const struct hx_line *l = NULL;
+	int r;
+
+	snprintf(prefix, sizeof(prefix), "AB vab name=%s", step);
+	r = hx_vm_wait_line(g->vm, prefix, LINE_TIMEOUT_MS, &l);
+	if (r) {
+		const struct hx_line *e = hx_vm_find_line(g->vm, "AB error", 0, NULL);
+
+		fail(t, "no '%s' from the guest (%s)%s%s", prefix, strerror(-r),
+		     e ? ": " : "", e ? e->text : "");
+		return NULL;
+	}
+	if (hx_verbose())
+		fprintf(stderr, "%s\n", l->text);
+	return l;
+}
+
+static uint64_t lget(const struct hx_line *l, const char *key)
+{
+	uint64_t v = 0;
+
+	if (l && hx_line_get_u64(l, key, &v))
+		return UINT64_MAX;
+	return v;
+}
+
+static uint64_t actual_mib(struct guest *g)
+{
+	uint64_t a = 0;
+
+	if (qmp_sync_query_balloon(g->q, &a))
+		return UINT64_MAX;
+	return a >> 20;
+}
+
+/* Poll query-balloon until it reads want MiB (or timeout); returns the last. */
+static uint64_t wait_actual(struct guest *g, uint64_t want, int timeout_ms)
+{
+	uint64_t end = hx_now_ms() + (uint64_t)timeout_ms, a;
+
+	for (;;) {
+		a = actual_mib(g);
+		if (a == want || hx_now_ms() >= end)
+			return a;
+		usleep(100000);
+	}
+}
+
+static int set_target(struct tcase *t, struct guest *g, uint64_t mib)
+{
+	int r = qmp_sync_balloon(g->q, mib << 20);
+
+	if (r)
+		fail(t, "balloon %" PRIu64 " MiB: %s", mib, strerror(-r));
+	return r;
+}
+
+/* Let the guest finish, then look at its kernel log. */
+static void guest_finish(struct tcase *t, struct guest *g)
+{
+	const struct hx_line *l = NULL;
+
+	if (hx_vm_wait_line(g->vm, "AB dmesg", 60000, &l))
+		fail(t, "guest did not report its kernel log");
+	else
+		CHECK(t, hx_vm_kernel_issues(g->vm) == 0,
+		      "%u kernel log issue(s) (WARNING/BUG/Oops/...), see %s",
+		      hx_vm_kernel_issues(g->vm), hx_vm_serial_path(g->vm));
+	hx_vm_wait_exit(g->vm, 30000, NULL);
+	qmp_sync_close(g->q);
+	hx_vm_destroy(g->vm);
+	memset(g, 0, sizeof(*g));
+}
+
+static void guest_abort(struct guest *g)
+{
+	if (g->q)
+		qmp_sync_close(g->q);
+	hx_vm_destroy(g->vm);
+	memset(g, 0, sizeof(*g));
+}
+
+/* ---- basic: host inflate/deflate, counters, compaction, rmmod ---- */
+
+static void test_basic(struct tcase *t)
+{
+	const uint64_t in_mib = 512, out_mib = 768;
+	const uint64_t in_pages = (GUEST_MIB - in_mib) * PAGES_PER_MIB;
+	const uint64_t out_pages = (GUEST_MIB - out_mib) * PAGES_PER_MIB;
+	const struct hx_line *l;
+	struct guest g;
+	uint64_t a;
+
+	if (guest_start(t, &g, "vab-basic", HX_DRIVER_AUTOBALLOON, "basic", 0, 0))
+		goto out;
+	if (!guest_step(t, &g, "ready") || set_target(t, &g, in_mib))
+		goto out;
+	l = guest_step(t, &g, "inflated");
+	if (!l)
+		goto out;
+	a = wait_actual(&g, in_mib, 5000);
+	printf("  inflate: target %" PRIu64 " MiB, actual %" PRIu64
+	       " MiB, balloon %" PRIu64 " pages, module balloon_pages %" PRIu64
+	       " inflated_pages %" PRIu64 "\n", in_mib, a,
+	       lget(l, "balloon_pages"), lget(l, "m_balloon_pages"),
+	       lget(l, "m_inflated_pages"));
+	CHECK(t, a == in_mib, "actual %" PRIu64 " MiB after inflate, want %" PRIu64,
+	      a, in_mib);
+	CHECK(t, lget(l, "balloon_pages") == in_pages &&
+	      lget(l, "m_balloon_pages") == in_pages &&
+	      lget(l, "m_target_pages") == in_pages &&
+	      lget(l, "m_inflated_pages") == in_pages,
+	      "counters disagree with the target: %s", l->text);
+	CHECK(t, (GUEST_MIB << 20) - a * (1u << 20) ==
+	      lget(l, "m_balloon_pages") * 4096,
+	      "query-balloon and balloon_pages disagree");
+
+	l = guest_step(t, &g, "compacted");
+	if (!l)
+		goto out;
+	printf("  compaction: %" PRIu64 " balloon pages migrated (module "
+	       "migrated_pages %" PRIu64 "), balloon %" PRIu64 " pages\n",
+	       lget(l, "balloon_migrate"), lget(l, "m_migrated_pages"),
+	       lget(l, "m_balloon_pages"));
+	CHECK(t, lget(l, "balloon_migrate") > 0 &&
+	      lget(l, "balloon_migrate") != UINT64_MAX,
+	      "compaction migrated no balloon page: %s", l->text);
+	CHECK(t, lget(l, "m_migrated_pages") >= lget(l, "balloon_migrate"),
+	      "migrated_pages does not count the migrations: %s", l->text);
+	CHECK(t, lget(l, "m_balloon_pages") == in_pages &&
+	      lget(l, "balloon_pages") == in_pages,
+	      "balloon changed size during compaction: %s", l->text);
+	CHECK(t, actual_mib(&g) == in_mib, "actual moved during compaction");
+
+	if (set_target(t, &g, out_mib))
+		goto out;
+	l = guest_step(t, &g, "deflated");
+	if (!l)
+		goto out;
+	a = wait_actual(&g, out_mib, 5000);
+	printf("  deflate: target %" PRIu64 " MiB, actual %" PRIu64
+	       " MiB, module balloon_pages %" PRIu64 " deflated_host_pages %"
+	       PRIu64 "\n", out_mib, a, lget(l, "m_balloon_pages"),
+	       lget(l, "m_deflated_host_pages"));
+	CHECK(t, a == out_mib, "actual %" PRIu64 " MiB after deflate, want %" PRIu64,
+	      a, out_mib);
+	CHECK(t, lget(l, "m_balloon_pages") == out_pages &&
+	      lget(l, "balloon_pages") == out_pages &&
+	      lget(l, "m_deflated_host_pages") == in_pages - out_pages &&
+	      lget(l, "m_deflated_auto_pages") == 0,
+	      "counters disagree after deflate: %s", l->text);
+
+	l = guest_step(t, &g, "rmmod");
+	if (!l)
+		goto out;
+	a = wait_actual(&g, GUEST_MIB, 10000);
+	printf("  rmmod: rc %" PRIu64 ", actual %" PRIu64 " MiB\n",
+	       lget(l, "rc"), a);
+	CHECK(t, lget(l, "rc") == 0, "rmmod failed: %s", l->text);
+	CHECK(t, a == GUEST_MIB, "actual %" PRIu64 " MiB after rmmod, want %u",
+	      a, GUEST_MIB);
+	guest_finish(t, &g);
+	return;
+out:
+	guest_abort(&g);
+}
+
+/* ---- burst: stock vs. autoballoon ---- */
+
+struct burst_fig {
+	bool ok;
+	uint64_t swap_out, oom_kill, touch_ms, deflated, stall;
+	uint64_t actual_before, actual_after, guest_mib_after;
+	uint64_t lat_last_us, lat_max_us, steps;
+};
+
+static void run_burst(struct tcase *t, enum hx_driver drv, struct burst_fig *f)
+{
+	const struct hx_line *l;
+	struct guest g;
+	uint64_t free_mib, target;
+	char args[64];
+
+	memset(f, 0, sizeof(*f));
+	snprintf(args, sizeof(args), "burst,mib=%u,hold=3", BURST_MIB);
+	if (guest_start(t, &g, drv == HX_DRIVER_STOCK ? "vab-burst-stock" :
+			"vab-burst-auto", drv, args, 1024, 0))
+		goto out;
+	l = guest_step(t, &g, "ready");
+	if (!l)
+		goto out;
+	free_mib = lget(l, "free_kib") >> 10;
+	if (free_mib == UINT64_MAX >> 10 || free_mib <= BURST_LEAVE_MIB) {
+		fail(t, "odd guest free memory: %s", l->text);
+		goto out;
+	}
+	target = GUEST_MIB - (free_mib - BURST_LEAVE_MIB);
+	if (set_target(t, &g, target))
+		goto out;
+	l = guest_step(t, &g, "settled");
+	if (!l)
+		goto out;
+	f->actual_before = actual_mib(&g);
+	l = guest_step(t, &g, "burst");
+	if (!l)
+		goto out;
+	usleep(1500000);	/* the host hears about fast deflates afterwards */
+	f->actual_after = actual_mib(&g);
+	f->swap_out = lget(l, "swap_out");
+	f->oom_kill = lget(l, "oom_kill");
+	f->touch_ms = lget(l, "touch_ms");
+	f->deflated = lget(l, "deflated");
+	f->stall = lget(l, "alloc_stall");
+	f->guest_mib_after = GUEST_MIB - lget(l, "balloon_pages") / PAGES_PER_MIB;
+	f->lat_last_us = lget(l, "m_auto_latency_last_us");
+	f->lat_max_us = lget(l, "m_auto_latency_max_us");
+	f->steps = lget(l, "m_auto_steps");
+	if (!guest_step(t, &g, "done"))
+		goto out;
+	f->ok = true;
+	guest_finish(t, &g);
+	return;
+out:
+	guest_abort(&g);
+}
+
+static void print_burst(const char *name, const struct burst_fig *f)
+{
+	printf("  %-12s swap-out %6" PRIu64 " pages, OOM kills %" PRIu64
+	       ", touch %5" PRIu64 " ms, alloc stalls %" PRIu64
+	       ", balloon pages released %6" PRIu64 ", QEMU actual %4" PRIu64
+	       " -> %4" PRIu64 " MiB", name, f->swap_out, f->oom_kill,
+	       f->touch_ms, f->stall, f->deflated, f->actual_before,
+	       f->actual_after);
+	if (f->lat_max_us != UINT64_MAX)
+		printf(", auto steps %" PRIu64 ", latency last %" PRIu64
+		       " us max %" PRIu64 " us", f->steps, f->lat_last_us,
+		       f->lat_max_us);
+	printf("\n");
+}
+
+static void test_burst(struct tcase *t)
+{
+	struct burst_fig stock, autob;
+
+	printf("  %u MiB burst, balloon leaving %u MiB free, 1 GiB swap disk:\n",
+	       BURST_MIB, BURST_LEAVE_MIB);
+	fflush(stdout);
+	run_burst(t, HX_DRIVER_STOCK, &stock);
+	if (stock.ok)
+		print_burst("stock", &stock);
+	fflush(stdout);
+	run_burst(t, HX_DRIVER_AUTOBALLOON, &autob);
+	if (!autob.ok)
+		return;
+	print_burst("autoballoon", &autob);
+
+	CHECK(t, autob.oom_kill == 0, "%" PRIu64 " OOM kills", autob.oom_kill);
+	CHECK(t, autob.swap_out <= 5000, "swap-out %" PRIu64 " pages",
+	      autob.swap_out);
+	if (stock.ok && stock.swap_out > 1000)
+		CHECK(t, autob.swap_out * 10 <= stock.swap_out,
+		      "swap-out %" PRIu64 " is more than 10%% of the stock "
+		      "driver's %" PRIu64, autob.swap_out, stock.swap_out);
+	CHECK(t, autob.actual_after >= autob.actual_before +
+	      (BURST_MIB - BURST_LEAVE_MIB) / 2,
+	      "QEMU's actual rose only %" PRIu64 " -> %" PRIu64 " MiB",
+	      autob.actual_before, autob.actual_after);
+	CHECK(t, autob.actual_after + 4 >= autob.guest_mib_after &&
+	      autob.actual_after <= autob.guest_mib_after + 4,
+	      "QEMU's actual %" PRIu64 " MiB disagrees with the guest's %" PRIu64,
+	      autob.actual_after, autob.guest_mib_after);
+	CHECK(t, autob.steps > 0 && autob.steps != UINT64_MAX,
+	      "no auto-deflate step counted");
+}
+
+/* ---- cache: drop_caches and a read stream do not deflate ---- */
+
+static void test_cache(struct tcase *t)
+{
+	const struct hx_line *l, *ls;
+	struct guest g;
+	uint64_t free_mib, target, b0, a0, a1;
+
+	if (guest_start(t, &g, "vab-cache", HX_DRIVER_AUTOBALLOON,
+			"cache,read=400,stream=20", 1024, 1536))
+		goto out;
+	l = guest_step(t, &g, "ready");
+	if (!l)
+		goto out;
+	free_mib = lget(l, "free_kib") >> 10;
+	if (free_mib <= CACHE_LEAVE_MIB) {
+		fail(t, "odd guest free memory: %s", l->text);
+		goto out;
+	}
+	target = GUEST_MIB - (free_mib - CACHE_LEAVE_MIB);
+	if (set_target(t, &g, target))
+		goto out;
+	l = guest_step(t, &g, "settled");
+	if (!l)
+		goto out;
+	b0 = lget(l, "balloon_pages");
+	a0 = actual_mib(&g);
+	l = guest_step(t, &g, "read");
+	if (!l)
+		goto out;
+	printf("  after reading 400 MiB: balloon %" PRIu64 " -> %" PRIu64
+	       " pages\n", b0, lget(l, "balloon_pages"));
+	l = guest_step(t, &g, "drop_caches");
+	if (!l)
+		goto out;
+	printf("  after drop_caches: balloon %" PRIu64 " pages, auto-deflated %"
+	       PRIu64 " pages\n", lget(l, "balloon_pages"),
+	       lget(l, "m_deflated_auto_pages"));
+	CHECK(t, b0 - lget(l, "balloon_pages") <= CACHE_TOLERANCE_PAGES,
+	      "drop_caches deflated: %s", l->text);
+	ls = guest_step(t, &g, "stream");
+	if (!ls)
+		goto out;
+	a1 = actual_mib(&g);
+	printf("  after a 20 s read stream (%" PRIu64 " MiB): balloon %" PRIu64
+	       " pages, auto-deflated %" PRIu64 " pages in %" PRIu64
+	       " steps, QEMU actual %" PRIu64 " -> %" PRIu64 " MiB\n",
+	       lget(ls, "mib"), lget(ls, "balloon_pages"),
+	       lget(ls, "m_deflated_auto_pages"), lget(ls, "m_auto_steps"), a0, a1);
+	CHECK(t, b0 - lget(ls, "balloon_pages") <= CACHE_TOLERANCE_PAGES,
+	      "the read stream deflated: %s", ls->text);
+	CHECK(t, a1 <= a0 + CACHE_TOLERANCE_PAGES / PAGES_PER_MIB,
+	      "QEMU's actual rose %" PRIu64 " -> %" PRIu64 " MiB", a0, a1);
+	guest_finish(t, &g);
+	return;
+out:
+	guest_abort(&g);
+}
+
+int main(int argc, char **argv)
+{
+	struct tcase cases[] = {
+		{ .name = "module-basic" },
+		{ .name = "module-burst" },
+		{ .name = "module-cache" },
+	};
+	void (*fns[])(struct tcase *) = { test_basic, test_burst, test_cache };
+	char why[256];
+	int r, passed = 0, failed = 0;
+
+	hx_set_verbose(getenv("AB_VERBOSE") != NULL);
+	r = hx_env_check(NULL, why, sizeof(why));
+	if (r == -EPERM || r == -ENODEV) {
+		printf("test_module: SKIP: %s\n", why);
+		return 77;
+	}
+	if (r) {
+		printf("test_module: FAIL: %s\n", why);
+		return 1;
+	}
+	r = hx_guard_start();
+	if (r) {
+		printf("test_module: FAIL: cleanup guard: %s\n", strerror(-r));
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (argc > 1 && !strstr(cases[i].name, argv[1]))
+			continue;
+		uint64_t t0 = hx_now_ms();
+
+		printf("%s:\n", cases[i].name);
+		fflush(stdout);
+		fns[i](&cases[i]);
+		printf("%s %s (%" PRIu64 " s)\n", cases[i].failures ? "FAIL" : "ok",
+		       cases[i].name, (hx_now_ms() - t0) / 1000);
+		fflush(stdout);
+		if (cases[i].failures)
+			failed++;
+		else
+			passed++;
+	}
+	hx_guard_stop();
+	printf("module: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
