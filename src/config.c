@@ -157,10 +157,12 @@ struct parse_ctx {
 	size_t errpos;
 	int nerr;
 	unsigned line;		/* current line (counted by the reader) */
+	unsigned section_line;	/* line of the last [section] header */
 	bool line_too_long;
 	bool interval_set;
 	bool policy_seen[ARRAY_SIZE(keys)];
 	struct vm_config *cur_vm;
+	unsigned cur_vm_section_line;
 	/* string source */
 	const char *text;
 };
@@ -334,7 +336,8 @@ static struct vm_config *vm_for_section(struct parse_ctx *p, const char *section
 
 	while (*name == ' ' || *name == '\t')
 		name++;
-	if (p->cur_vm && strcmp(p->cur_vm->name, name) == 0)
+	if (p->cur_vm && strcmp(p->cur_vm->name, name) == 0 &&
+	    p->cur_vm_section_line == p->section_line)
 		return p->cur_vm;
 	if (!valid_vm_name(name)) {
 		add_err(p, section, NULL,
@@ -359,8 +362,9 @@ static struct vm_config *vm_for_section(struct parse_ctx *p, const char *section
 	v->qmp_path[0] = '\0';
 	v->max = (struct size_spec){ 0 };
 	snprintf(v->name, sizeof(v->name), "%s", name);
-	v->line = p->line;
+	v->line = p->section_line ? p->section_line : p->line;
 	p->cur_vm = v;
+	p->cur_vm_section_line = p->section_line;
 	return v;
 }
 
@@ -424,6 +428,14 @@ static int on_key(void *user, const char *section, const char *name,
 }
 
 /* ini_reader that counts lines and notices lines too long for inih. */
+static void note_section(struct parse_ctx *p, const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '[')
+		p->section_line = p->line;
+}
+
 static char *read_line_file(char *str, int num, void *stream)
 {
 	struct parse_ctx *p = stream;
@@ -434,6 +446,7 @@ static char *read_line_file(char *str, int num, void *stream)
 	if (!s)
 		return NULL;
 	p->line++;
+	note_section(p, s);
 	if (!strchr(s, '\n') && !feof(f)) {
 		int ch;
 
@@ -465,6 +478,7 @@ static char *read_line_string(char *str, int num, void *stream)
 		str[n] = '\0';
 	}
 	p->text += n;
+	note_section(p, str);
 	return str;
 }
 

@@ -27,6 +27,8 @@
 
 static void set_ref(struct policy_vm *v, uint64_t target)
 {
+	if (v->state == VM_UNCOOPERATIVE)
+		return;
 	target = round_mib(clamp_u64(target, v->min_bytes, v->max_bytes));
 	if (target == v->target_bytes)
 		return;
