@@ -31,20 +31,37 @@ void pressure_mon_init(struct pressure_mon *m)
 	m->fd = m->aux_fd[0] = m->aux_fd[1] = -1;
 }
 
+static int psi_write_trigger(int fd, uint32_t stall_us, uint32_t window_us)
+{
+	char trig[64];
+	int n = snprintf(trig, sizeof(trig), "some %u %u", stall_us, window_us);
+
+	/* The kernel wants the terminating NUL written too. */
+	return write(fd, trig, (size_t)n + 1) < 0 ? -errno : 0;
+}
+
 int psi_trigger_open(struct pressure_mon *m, const char *path, uint32_t stall_us,
 		     uint32_t window_us)
 {
-	char trig[64];
-	int fd, n;
+	int fd, r;
 
 	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = snprintf(trig, sizeof(trig), "some %u %u", stall_us, window_us);
-	/* The kernel wants the terminating NUL written too. */
-	if (write(fd, trig, (size_t)n + 1) < 0) {
-		int r = -errno;
+	r = psi_write_trigger(fd, stall_us, window_us);
+	if (r == -EINVAL && window_us % PSI_UNPRIV_WINDOW_US) {
+		/*
+		 * Without CAP_SYS_RESOURCE (a container, a dedicated user) the
+		 * kernel accepts only windows in multiples of 2 s: keep the
+		 * stall ratio and round the window up.
+		 */
+		uint32_t w = (window_us / PSI_UNPRIV_WINDOW_US + 1) * PSI_UNPRIV_WINDOW_US;
 
+		stall_us = (uint32_t)((uint64_t)stall_us * w / window_us);
+		window_us = w;
+		r = psi_write_trigger(fd, stall_us, window_us);
+	}
+	if (r < 0) {
 		close(fd);
 		return r;
 	}
@@ -52,7 +69,8 @@ int psi_trigger_open(struct pressure_mon *m, const char *path, uint32_t stall_us
 	m->kind = PRESSURE_PSI;
 	m->fd = fd;
 	m->poll_events = EPOLLPRI;
-	snprintf(m->source, sizeof(m->source), "%s", path);
+	snprintf(m->source, sizeof(m->source), "%s (some %u ms / %u ms)", path,
+		 stall_us / 1000, window_us / 1000);
 	return 0;
 }
 

@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#define PSI_UNPRIV_WINDOW_US 2000000u
+
 enum pressure_kind { PRESSURE_NONE, PRESSURE_PSI, PRESSURE_VMPRESSURE };
 
 struct pressure_mon {
@@ -24,7 +26,11 @@ struct pressure_mon {
 
 void pressure_mon_init(struct pressure_mon *m);
 
-/* PSI trigger on path ("some" stall_us within window_us). */
+/*
+ * PSI trigger on path ("some" stall_us within window_us). When the kernel
+ * refuses the window (unprivileged: multiples of 2 s only), the window is
+ * rounded up and the stall scaled with it; m->source says what was used.
+ */
 int psi_trigger_open(struct pressure_mon *m, const char *path, uint32_t stall_us,
 		     uint32_t window_us);
 /* cgroup v1 vmpressure at level "low", "medium" or "critical". */
