@@ -286,6 +286,45 @@ static uint64_t water_fill(const struct policy_params *p, struct donor *d,
 	return total;
 }
 
+/*
+ * Still short after every guest that reports stats gave its excess: VMs
+ * without stats (stats disabled, no or a broken driver) give in small steps,
+ * toward min. A VM that does not follow becomes uncooperative and is left
+ * alone; one that does was simply blind.
+ */
+static void blind_reclaim(const struct policy_params *p, struct policy_host *h,
+			  struct policy_vm *vms, size_t n)
+{
+	uint64_t step = MAX(p->step_inflate_bytes / 4, p->deadband_bytes);
+	size_t nblind = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct policy_vm *v = &vms[i];
+
+		if (vm_actionable(v) && v->state == VM_OK && !v->stats_valid &&
+		    h->now_ms >= v->cooldown_until_ms && v->target_bytes > v->min_bytes &&
+		    v->actual_bytes <= v->target_bytes + TOL_BYTES)
+			nblind++;
+	}
+	for (size_t i = 0; i < n && nblind && h->unmet_bytes >= p->deadband_bytes; i++) {
+		struct policy_vm *v = &vms[i];
+		uint64_t take;
+
+		if (!vm_actionable(v) || v->state != VM_OK || v->stats_valid ||
+		    h->now_ms < v->cooldown_until_ms || v->target_bytes <= v->min_bytes ||
+		    v->actual_bytes > v->target_bytes + TOL_BYTES)
+			continue;
+		take = MIN(MIN(step, v->target_bytes - v->min_bytes),
+			   MAX(h->unmet_bytes / nblind, p->deadband_bytes));
+		take = round_mib(take);
+		if (take < p->deadband_bytes && v->target_bytes - take > v->min_bytes)
+			continue;
+		set_out(v, v->target_bytes - take, REASON_HOST_RECLAIM);
+		h->reclaim_bytes += take;
+		h->unmet_bytes = sat_sub(h->unmet_bytes, take);
+	}
+}
+
 static int cmp_giveback(const void *a, const void *b)
 {
 	const struct donor *x = a, *y = b;
@@ -388,6 +427,8 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	}
 	h->reclaim_bytes = water_fill(p, d, nd, h->need_bytes);
 	h->unmet_bytes = sat_sub(h->need_bytes, h->reclaim_bytes);
+	if (h->unmet_bytes >= p->deadband_bytes)
+		blind_reclaim(p, h, vms, n);
 
 	/* Step 4: give back slowly when relaxed. */
 	h->giveback_bytes = 0;

@@ -364,14 +364,33 @@ static void test_lying_guest_gets_its_share_only(void **state)
 	assert_true(v[1].target_bytes >= M(724));
 }
 
-static void test_invalid_stats_neither_grant_nor_donor(void **state)
+static void test_no_stats_donor_of_last_resort(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
-	struct policy_host h = host(4096, 0);
-	struct policy_vm v[1] = { vm(1024, 0) };
+	struct policy_host h = host(4096, 150);	/* need 50 */
+	struct policy_vm v[2] = { vm(1024, 0), vm(1024, 400) };
 
+	/* no stats: no grant (avail 0 means nothing), and not asked first */
 	v[0].stats_valid = false;
-	policy_round(&p, &h, v, 1);
+	h.pressured = true;
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 50));
+
+	/* nobody else has excess: it gives, in small steps */
+	v[1] = vm(1024, 100);
+	h.avail_bytes = 0;
+	policy_round(&p, &h, v, 2);
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+	assert_int_equal(v[0].new_target_bytes, M(1024) - p.step_inflate_bytes / 4);
+	assert_false(v[1].set_target);
+
+	/* while its last step is still open, it is not asked again */
+	v[0].target_bytes = M(960);
+	v[0].actual_at_set = M(1024);
+	h.now_ms += 1000;
+	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 }
 
@@ -609,7 +628,7 @@ int main(void)
 		cmocka_unit_test(test_hysteresis),
 		cmocka_unit_test(test_pressure_event_counts),
 		cmocka_unit_test(test_lying_guest_gets_its_share_only),
-		cmocka_unit_test(test_invalid_stats_neither_grant_nor_donor),
+		cmocka_unit_test(test_no_stats_donor_of_last_resort),
 		cmocka_unit_test(test_inactive_untouched),
 		cmocka_unit_test(test_bounds_raised_min),
 		cmocka_unit_test(test_observe_never_acts),
