@@ -1265,6 +1265,13 @@ int hx_accel_detect(const char *image_dir, const char **ret_accel)
 	if (fmt_path(cache, sizeof(cache), "%s/accel", dir) ||
 	    fmt_path(lockp, sizeof(lockp), "%s/accel.lock", dir))
 		return -ENAMETOOLONG;
+	/* the cache is stale when the kernel is newer than the answer */
+	char kpath[PATH_MAX];
+	struct stat cst, kst;
+	if (fmt_path(kpath, sizeof(kpath), "%s/vmlinuz", dir) == 0 &&
+	    stat(cache, &cst) == 0 && stat(kpath, &kst) == 0 &&
+	    kst.st_mtime > cst.st_mtime)
+		unlink(cache);
 	if (read_text(cache, buf, sizeof(buf)) > 0) {
 		if (!strncmp(buf, "kvm", 3) || !strncmp(buf, "tcg", 3)) {
 			*ret_accel = !strncmp(buf, "kvm", 3) ? "kvm" : "tcg";
@@ -1763,6 +1770,13 @@ void hx_vm_destroy(struct hx_vm *vm)
 	free(vm->lines);
 	free(vm->pend);
 	free(vm);
+}
+
+int hx_vm_stats(const struct hx_vm *vm, struct hx_proc_stats *ret)
+{
+	if (vm->exited)
+		return -ESRCH;
+	return hx_proc_stats(vm->pid, ret);
 }
 
 pid_t hx_vm_pid(const struct hx_vm *vm)

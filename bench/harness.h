@@ -253,7 +253,8 @@ bool hx_line_matches(const struct hx_line *l, const char *prefix);
 
 /*
  * "kvm" or "tcg". $AB_ACCEL (tcg|kvm) wins; else the answer cached in
- * IMAGE_DIR/accel (image_dir NULL = "build/guest"); else probe once: boot the
+ * IMAGE_DIR/accel (image_dir NULL = "build/guest"; ignored when older than
+ * IMAGE_DIR/vmlinuz); else probe once: boot the
  * image under KVM and wait up to 20 s for "AB ready" (stock guest kernels hang
  * under KVM on some hosts), falling back to TCG, and cache the answer.
  */
@@ -383,6 +384,10 @@ int hx_vm_kill(struct hx_vm *vm);
 /* Kill if needed, reap, delete the disks (unless keep_disks) and the QMP
  * socket, free. The serial log and QEMU log stay in run_dir. NULL is fine. */
 void hx_vm_destroy(struct hx_vm *vm);
+
+/* QEMU's RSS, peak RSS, swap and CPU time (hx_proc_stats of its PID);
+ * -ESRCH once it exited. */
+int hx_vm_stats(const struct hx_vm *vm, struct hx_proc_stats *ret);
 
 pid_t hx_vm_pid(const struct hx_vm *vm);
 const char *hx_vm_name(const struct hx_vm *vm);

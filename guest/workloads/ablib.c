@@ -32,6 +32,7 @@ static void write_all(int fd, const char *buf, size_t len)
 	}
 }
 
+__attribute__((format(printf, 2, 0)))
 static void vemit(const char *event, const char *fmt, va_list ap)
 {
 	char buf[LINE_MAX_BYTES];
