@@ -16,6 +16,9 @@
  *             guest took back); both drivers' figures are printed
  *   cache     drop_caches and a 20 s page-cache read stream over a disk
  *             larger than the guest leave the balloon within 16 MiB
+ *   cache-burst  the same 300 MiB burst in a guest holding 256 MiB of page
+ *             cache (340 MiB free before the read): the burst takes the cache
+ *             first, so the balloon gives at most 300 - 128 MiB
  *
  * Every guest runs with ab_dmesg=1; a WARNING, BUG, Oops or lockdep report
  * in its kernel log fails the case. Exit 0 = all passed, 77 = skipped (no
@@ -283,7 +286,8 @@ struct burst_fig {
 	uint64_t lat_last_us, lat_max_us, steps;
 };
 
-static void run_burst(struct tcase *t, enum hx_driver drv, struct burst_fig *f)
+static void run_burst(struct tcase *t, const char *name, enum hx_driver drv,
+		      unsigned leave_mib, unsigned cache_mib, struct burst_fig *f)
 {
 	const struct hx_line *l;
 	struct guest g;
@@ -291,25 +295,28 @@ static void run_burst(struct tcase *t, enum hx_driver drv, struct burst_fig *f)
 	char args[64];
 
 	memset(f, 0, sizeof(*f));
-	snprintf(args, sizeof(args), "burst,mib=%u,hold=3", BURST_MIB);
-	if (guest_start(t, &g, drv == HX_DRIVER_STOCK ? "vab-burst-stock" :
-			"vab-burst-auto", drv, args, 1024, 0))
+	snprintf(args, sizeof(args), "burst,mib=%u,hold=3,cache=%u", BURST_MIB,
+		 cache_mib);
+	if (guest_start(t, &g, name, drv, args, 1024,
+			cache_mib ? cache_mib + 64 : 0))
 		goto out;
 	l = guest_step(t, &g, "ready");
 	if (!l)
 		goto out;
 	free_mib = lget(l, "free_kib") >> 10;
-	if (free_mib == UINT64_MAX >> 10 || free_mib <= BURST_LEAVE_MIB) {
+	if (free_mib == UINT64_MAX >> 10 || free_mib <= leave_mib) {
 		fail(t, "odd guest free memory: %s", l->text);
 		goto out;
 	}
-	target = GUEST_MIB - (free_mib - BURST_LEAVE_MIB);
+	target = GUEST_MIB - (free_mib - leave_mib);
 	if (set_target(t, &g, target))
 		goto out;
 	l = guest_step(t, &g, "settled");
 	if (!l)
 		goto out;
 	f->actual_before = actual_mib(&g);
+	if (cache_mib && !guest_step(t, &g, "cached"))
+		goto out;
 	l = guest_step(t, &g, "burst");
 	if (!l)
 		goto out;
@@ -355,11 +362,13 @@ static void test_burst(struct tcase *t)
 	printf("  %u MiB burst, balloon leaving %u MiB free, 1 GiB swap disk:\n",
 	       BURST_MIB, BURST_LEAVE_MIB);
 	fflush(stdout);
-	run_burst(t, HX_DRIVER_STOCK, &stock);
+	run_burst(t, "vab-burst-stock", HX_DRIVER_STOCK, BURST_LEAVE_MIB, 0,
+		  &stock);
 	if (stock.ok)
 		print_burst("stock", &stock);
 	fflush(stdout);
-	run_burst(t, HX_DRIVER_AUTOBALLOON, &autob);
+	run_burst(t, "vab-burst-auto", HX_DRIVER_AUTOBALLOON, BURST_LEAVE_MIB, 0,
+		  &autob);
 	if (!autob.ok)
 		return;
 	print_burst("autoballoon", &autob);
@@ -381,6 +390,32 @@ static void test_burst(struct tcase *t)
 	      autob.actual_after, autob.guest_mib_after);
 	CHECK(t, autob.steps > 0 && autob.steps != UINT64_MAX,
 	      "no auto-deflate step counted");
+}
+
+/* ---- cache-burst: page cache goes before the balloon ---- */
+
+#define CB_LEAVE_MIB 340u
+#define CB_CACHE_MIB 256u
+
+static void test_cache_burst(struct tcase *t)
+{
+	struct burst_fig f;
+	uint64_t gave_mib;
+
+	printf("  %u MiB burst, %u MiB page cache, balloon leaving %u MiB free "
+	       "before the read, 1 GiB swap disk:\n", BURST_MIB, CB_CACHE_MIB,
+	       CB_LEAVE_MIB);
+	run_burst(t, "vab-cache-burst", HX_DRIVER_AUTOBALLOON, CB_LEAVE_MIB,
+		  CB_CACHE_MIB, &f);
+	if (!f.ok)
+		return;
+	print_burst("autoballoon", &f);
+	gave_mib = f.deflated / PAGES_PER_MIB;
+	CHECK(t, f.oom_kill == 0, "%" PRIu64 " OOM kills", f.oom_kill);
+	CHECK(t, f.swap_out <= 5000, "swap-out %" PRIu64 " pages", f.swap_out);
+	CHECK(t, gave_mib <= BURST_MIB - CB_CACHE_MIB / 2,
+	      "the balloon gave %" PRIu64 " MiB although %u MiB of cache could "
+	      "be dropped", gave_mib, CB_CACHE_MIB);
 }
 
 /* ---- cache: drop_caches and a read stream do not deflate ---- */
@@ -448,8 +483,10 @@ int main(int argc, char **argv)
 		{ .name = "module-basic" },
 		{ .name = "module-burst" },
 		{ .name = "module-cache" },
+		{ .name = "module-cache-burst" },
 	};
-	void (*fns[])(struct tcase *) = { test_basic, test_burst, test_cache };
+	void (*fns[])(struct tcase *) = { test_basic, test_burst, test_cache,
+					  test_cache_burst };
 	char why[256];
 	int r, passed = 0, failed = 0;
 

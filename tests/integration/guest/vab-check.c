@@ -1,7 +1,7 @@
 /* vab-check - guest side of tests/integration/test_module.c.
  *
  *   vab-check basic                 inflate/compact/deflate/rmmod sequence
- *   vab-check burst [mib=300] [hold=3]
+ *   vab-check burst [mib=300] [hold=3] [cache=0]
  *   vab-check cache [read=400] [stream=20]
  *
  * The host changes the balloon over QMP; this program sees it as the balloon
@@ -213,14 +213,26 @@ static int burst(int argc, char **argv)
 {
 	uint64_t bytes = (uint64_t)opt(argc, argv, "mib", 300) * AB_MIB;
 	uint64_t hold_ms = (uint64_t)opt(argc, argv, "hold", 3) * 1000u;
+	uint64_t cache_bytes = (uint64_t)opt(argc, argv, "cache", 0) * AB_MIB;
 	struct ab_touch_stats ts;
+	struct ab_disk d;
 	int64_t b0, swo, swi, oom, defl, stall;
 
+	if (cache_bytes)
+		ab_disk_open(NAME, &d);
 	ready();
 	b0 = wait_settled(0);
 	ab_emit("vab", "name=settled balloon_pages=%" PRId64 " free_kib=%"
 		PRId64 " swap_out=%" PRId64 "%s", b0, meminfo_kib("MemFree"),
 		vmstat("pswpout"), mod_counters());
+	if (cache_bytes) {
+		/* Page cache the burst can take first (read once: inactive). */
+		ab_disk_read(NAME, &d, 0, cache_bytes, 0);
+		ab_emit("vab", "name=cached mib=%" PRIu64 " buffers_kib=%" PRId64
+			" cached_kib=%" PRId64 " free_kib=%" PRId64,
+			cache_bytes / AB_MIB, meminfo_kib("Buffers"),
+			meminfo_kib("Cached"), meminfo_kib("MemFree"));
+	}
 	ab_sleep_ms(1000);
 
 	swo = vmstat("pswpout");
