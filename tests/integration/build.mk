@@ -10,7 +10,7 @@ HX_TEST_HARNESS := $(ASAN)/tests/integration/test_harness
 
 $(call aobj,tests/integration/test_harness.c): SAN_CFLAGS += -Ibench
 
-$(HX_TEST_HARNESS): $(call aobj,tests/integration/test_harness.c) $(HX_ALIB)
+$(HX_TEST_HARNESS): $(call aobj,tests/integration/test_harness.c) $(HX_ALIB) $(ALIB)
 	@mkdir -p $(@D)
 	$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 

@@ -6,8 +6,10 @@
  *   guard_stop         the guard removes what is still registered on a
  *                      normal stop (no QEMU)
  *   spike_in_slice     a guest in a memory-limited slice with a data disk runs
- *                      a short spike; result line and guest counters parse
- *   driver_none        ab_driver=none: balloon device present, no driver bound
+ *                      a short spike; result line and guest counters parse;
+ *                      the stock driver follows a balloon target over QMP
+ *   driver_none        ab_driver=none: balloon device present, no driver bound,
+ *                      a balloon target over QMP is not followed
  *   guard_sigkill      a child with a slice, a swap file and a guest is
  *                      SIGKILLed; its guard removes all of it
  *
@@ -33,6 +35,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "qmp.h"
 
 #define BOOT_MS 90000	/* TCG on a busy 2-core machine */
 
@@ -98,6 +101,44 @@ static void expect_u64(const struct hx_line *l, const char *key, uint64_t *ret)
 		fail_msg("line '%s': key %s: %s", l->text, key, strerror(-r));
 	if (ret)
 		*ret = v;
+}
+
+/* What a failed test left behind (fail_msg longjmps out): teardown frees it. */
+static struct hx_vm *cur_vm;
+static struct hx_slice *cur_slice;
+
+static int teardown(void **state)
+{
+	hx_vm_destroy(cur_vm);
+	cur_vm = NULL;
+	hx_slice_destroy(cur_slice);
+	cur_slice = NULL;
+	return 0;
+}
+
+/* Set the balloon target and wait up to wait_ms for actual == target; returns
+ * the last actual seen. */
+static uint64_t balloon_to(struct hx_vm *vm, uint64_t target, int wait_ms)
+{
+	struct qmp_sync *q;
+	int r = qmp_sync_open(hx_vm_qmp_path(vm), 10000, &q);
+	if (r)
+		fail_msg("qmp open %s: %s", hx_vm_qmp_path(vm), strerror(-r));
+	r = qmp_sync_balloon(q, target);
+	if (r)
+		fail_msg("balloon: %s", strerror(-r));
+	uint64_t actual = 0, deadline = hx_now_ms() + (uint64_t)wait_ms;
+	do {
+		r = qmp_sync_query_balloon(q, &actual);
+		if (r)
+			fail_msg("query-balloon: %s", strerror(-r));
+		if (actual == target)
+			break;
+		hx_vm_poll(vm);
+		usleep(100 * 1000);
+	} while (hx_now_ms() < deadline);
+	qmp_sync_close(q);
+	return actual;
 }
 
 /* ------------------------------------------------------------ no QEMU */
@@ -167,6 +208,7 @@ static void test_spike_in_slice(void **state)
 	int r = hx_slice_create(name, 1024 * HX_MIB, &slice);
 	if (r)
 		fail_msg("slice %s: %s", name, strerror(-r));
+	cur_slice = slice;
 	uint64_t usage;
 	assert_int_equal(hx_slice_usage(slice, &usage), 0);
 
@@ -176,7 +218,7 @@ static void test_spike_in_slice(void **state)
 		.name = vname,
 		.mem_mib = 384,
 		.workload = "spike",
-		.args = "cache=64,idle=1,burst=96,hold=1,idle2=0",
+		.args = "cache=64,idle=3,burst=96,hold=1,idle2=0",
 		.data_disk_mib = 128,
 		.dmesg = true,
 		.deflate_on_oom = true,
@@ -187,6 +229,7 @@ static void test_spike_in_slice(void **state)
 	r = hx_vm_start(&o, &vm);
 	if (r)
 		fail_msg("vm start: %s", strerror(-r));
+	cur_vm = vm;
 	char procs[4200];
 	snprintf(procs, sizeof(procs), "%s/cgroup.procs", hx_slice_path(slice));
 	assert_true(file_contains_pid(procs, hx_vm_pid(vm)));
@@ -213,6 +256,13 @@ static void test_spike_in_slice(void **state)
 	uint64_t mib;
 	expect_u64(d, "data_mib", &mib);
 	assert_int_equal(mib, 128);
+
+	/* the stock driver follows a target (spike idles before its burst) */
+	uint64_t t0 = hx_now_ms();
+	uint64_t actual = balloon_to(vm, 320 * HX_MIB, 20000);
+	assert_int_equal(actual, 320 * HX_MIB);
+	printf("# balloon 384 -> 320 MiB in %" PRIu64 " ms\n", hx_now_ms() - t0);
+	assert_int_equal(balloon_to(vm, 384 * HX_MIB, 20000), 384 * HX_MIB);
 
 	r = hx_vm_wait_line(vm, "AB phase name=burst-touched", 120000, &l);
 	if (r)
@@ -266,9 +316,11 @@ static void test_spike_in_slice(void **state)
 			    hx_vm_line(vm, i - 1)->mono_ns);
 	assert_null(hx_vm_find_line(vm, "AB error", 0, NULL));
 	hx_vm_destroy(vm);
+	cur_vm = NULL;
 
 	char path[4200];
 	snprintf(path, sizeof(path), "%s", hx_slice_path(slice));
+	cur_slice = NULL;
 	assert_int_equal(hx_slice_destroy(slice), 0);
 	assert_false(path_exists(path));
 }
@@ -281,12 +333,14 @@ static void test_driver_none(void **state)
 		.name = vname,
 		.mem_mib = 256,
 		.workload = "idle",
+		.args = "secs=4",
 		.driver = HX_DRIVER_NONE,
 	};
 	struct hx_vm *vm;
 	int r = hx_vm_start(&o, &vm);
 	if (r)
 		fail_msg("vm start: %s", strerror(-r));
+	cur_vm = vm;
 	const struct hx_line *l;
 	r = hx_vm_wait_line(vm, "AB ready", BOOT_MS, &l);
 	if (r)
@@ -297,9 +351,12 @@ static void test_driver_none(void **state)
 	assert_non_null(b);
 	assert_string_not_equal(hx_line_get(b, "device"), "none");
 	assert_string_equal(hx_line_get(b, "driver"), "none");
+	/* nobody inflates: actual stays at the boot size */
+	assert_int_equal(balloon_to(vm, 128 * HX_MIB, 3000), 256 * HX_MIB);
 	assert_int_equal(hx_vm_wait_line(vm, "AB done", 60000, NULL), 0);
 	assert_int_equal(hx_vm_wait_exit(vm, 30000, NULL), 0);
 	hx_vm_destroy(vm);
+	cur_vm = NULL;
 }
 
 struct child_info {
@@ -436,8 +493,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_parse),
 		cmocka_unit_test(test_guard_stop),
-		cmocka_unit_test(test_spike_in_slice),
-		cmocka_unit_test(test_driver_none),
+		cmocka_unit_test_teardown(test_spike_in_slice, teardown),
+		cmocka_unit_test_teardown(test_driver_none, teardown),
 		cmocka_unit_test(test_guard_sigkill),
 	};
 	r = cmocka_run_group_tests(tests, NULL, NULL);
