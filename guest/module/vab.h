@@ -75,6 +75,7 @@ struct vab_auto {
 	u64 reason[VAB_NR_REASONS];
 	u64 latency_last_us;
 	u64 latency_max_us;
+	u64 free_last_us;	/* of which: dequeue and free the step */
 };
 
 struct vab {

@@ -191,7 +191,7 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 	struct vab_signals sig;
 	int prio = DEF_PRIORITY;
 	unsigned long units, step, freed;
-	u64 now, lat_us;
+	u64 now, t_lock, lat_us;
 
 	/* Nothing is really scanned; claim the batch so nothing is deferred. */
 	sc->nr_scanned = sc->nr_to_scan;
@@ -224,6 +224,7 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 	/* Inflation or a host message in flight: try again on the next call. */
 	if (!mutex_trylock(&vb->lock))
 		return 0;
+	t_lock = ktime_get_ns();
 	freed = vab_deflate_pressure_locked(vb, step, &vb->deflated_auto);
 	mutex_unlock(&vb->lock);
 	if (!freed)
@@ -233,8 +234,9 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 	vab_credit_reclaim(freed);
 
 	spin_lock(&vb->auto_lock);
-	lat_us = a->onset_ns ? div_u64(ktime_get_ns() - a->onset_ns,
-				       NSEC_PER_USEC) : 0;
+	now = ktime_get_ns();
+	lat_us = a->onset_ns ? div_u64(now - a->onset_ns, NSEC_PER_USEC) : 0;
+	a->free_last_us = div_u64(now - t_lock, NSEC_PER_USEC);
 	a->onset_ns = 0;
 	a->latency_last_us = lat_us;
 	if (lat_us > a->latency_max_us)

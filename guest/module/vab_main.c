@@ -605,6 +605,7 @@ VAB_SHOW(auto_steps_priority, READ_ONCE(vb->au.reason[VAB_REASON_PRIORITY]));
 VAB_SHOW(auto_steps_cache, READ_ONCE(vb->au.reason[VAB_REASON_CACHE]));
 VAB_SHOW(auto_latency_last_us, READ_ONCE(vb->au.latency_last_us));
 VAB_SHOW(auto_latency_max_us, READ_ONCE(vb->au.latency_max_us));
+VAB_SHOW(auto_free_last_us, READ_ONCE(vb->au.free_last_us));
 
 static ssize_t features_show(struct device *dev, struct device_attribute *attr,
 			     char *buf)
@@ -640,6 +641,7 @@ static struct attribute *vab_attrs[] = {
 	&dev_attr_auto_steps_cache.attr,
 	&dev_attr_auto_latency_last_us.attr,
 	&dev_attr_auto_latency_max_us.attr,
+	&dev_attr_auto_free_last_us.attr,
 	NULL,
 };
 

@@ -283,7 +283,7 @@ struct burst_fig {
 	bool ok;
 	uint64_t swap_out, oom_kill, touch_ms, deflated, stall;
 	uint64_t actual_before, actual_after, guest_mib_after;
-	uint64_t lat_last_us, lat_max_us, steps;
+	uint64_t lat_last_us, lat_max_us, free_last_us, steps;
 };
 
 static void run_burst(struct tcase *t, const char *name, enum hx_driver drv,
@@ -330,6 +330,7 @@ static void run_burst(struct tcase *t, const char *name, enum hx_driver drv,
 	f->guest_mib_after = GUEST_MIB - lget(l, "balloon_pages") / PAGES_PER_MIB;
 	f->lat_last_us = lget(l, "m_auto_latency_last_us");
 	f->lat_max_us = lget(l, "m_auto_latency_max_us");
+	f->free_last_us = lget(l, "m_auto_free_last_us");
 	f->steps = lget(l, "m_auto_steps");
 	if (!guest_step(t, &g, "done"))
 		goto out;
@@ -350,7 +351,8 @@ static void print_burst(const char *name, const struct burst_fig *f)
 	       f->actual_after);
 	if (f->lat_max_us != UINT64_MAX)
 		printf(", auto steps %" PRIu64 ", latency last %" PRIu64
-		       " us max %" PRIu64 " us", f->steps, f->lat_last_us,
+		       " us (freeing %" PRIu64 " us) max %" PRIu64 " us",
+		       f->steps, f->lat_last_us, f->free_last_us,
 		       f->lat_max_us);
 	printf("\n");
 }

@@ -108,6 +108,7 @@ static const char *mod_counters(void)
 		"deflated_oom_pages", "migrated_pages", "auto_steps",
 		"auto_steps_swap", "auto_steps_priority", "auto_steps_cache",
 		"auto_latency_last_us", "auto_latency_max_us",
+		"auto_free_last_us",
 	};
 	static char buf[1024];
 	size_t len = 0;
