@@ -1292,10 +1292,9 @@ int hx_accel_detect(const char *image_dir, const char **ret_accel)
 	int kfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kfd >= 0) {
 		close(kfd);
-		char name[64];
-		snprintf(name, sizeof(name), "accel-probe-%d", (int)getpid());
+		/* one name: we hold accel.lock; the log stays for debugging */
 		struct hx_vm_opts o = {
-			.name = name,
+			.name = "accel-probe",
 			.run_dir = dir,
 			.image_dir = dir,
 			.accel = "kvm",
