@@ -194,7 +194,10 @@ static int basic(void)
 
 	ab_anon_free(p, hold);
 	int64_t mig0 = vmstat("balloon_migrate");
-	write_file("/proc/sys/vm/compact_memory", "1");
+	for (int i = 0; i < 5 && vmstat("balloon_migrate") == mig0; i++) {
+		write_file("/proc/sys/vm/compact_memory", "1");
+		ab_sleep_ms(200);
+	}
 	ab_emit("vab", "name=compacted balloon_migrate=%" PRId64
 		" balloon_pages=%" PRId64 " compact_fail=%" PRId64 "%s",
 		vmstat("balloon_migrate") - mig0, balloon_pages(),
