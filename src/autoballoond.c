@@ -33,6 +33,7 @@ struct daemon {
 	struct manager *mgr;
 	struct control *ctl;
 	struct metrics *metrics;
+	struct loop_watch *signals;
 	bool stopping;
 };
 
@@ -193,7 +194,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
-	r = loop_add_signals(d.loop, &sigs, on_signal, &d, NULL);
+	r = loop_add_signals(d.loop, &sigs, on_signal, &d, &d.signals);
 	if (r < 0)
 		goto fail;
 	r = manager_new(d.loop, &d.log, &d.cfg, &d.mgr);
@@ -228,6 +229,7 @@ fail:
 	metrics_free(d.metrics);
 	control_free(d.ctl);
 	manager_free(d.mgr);
+	loop_remove(d.signals);
 	loop_free(d.loop);
 	config_free(&d.cfg);
 	return r < 0 ? 1 : 0;

@@ -176,7 +176,7 @@ static int read_cg_u64(const struct host_source *s, const char *file, uint64_t *
 int host_mem_read(const struct host_source *s, struct host_mem *ret)
 {
 	const char *limit_file = NULL, *usage_file = NULL, *inactive_key = NULL;
-	uint64_t limit, usage, inactive = 0;
+	uint64_t limit, usage, inactive = 0, swap = 0;
 	struct meminfo mi;
 	char p[PATH_MAX];
 	char *stat;
@@ -217,13 +217,20 @@ int host_mem_read(const struct host_source *s, struct host_mem *ret)
 	if (r == 0 && read_file(p, STAT_FILE_MAX, &stat, NULL) == 0) {
 		if (memstat_get(stat, inactive_key, &inactive) < 0)
 			inactive = 0;
+		if (s->kind == HOST_CGROUP_V1 && memstat_get(stat, "total_swap", &swap) < 0)
+			swap = 0;
 		free(stat);
 	}
+	/* v2 keeps it in a file of its own (absent without swap accounting). */
+	if (s->kind == HOST_CGROUP_V2 && read_cg_u64(s, "memory.swap.current", &swap) < 0)
+		swap = 0;
 	/* v1 "unlimited" is a huge page-aligned number; cap to the machine. */
 	limit = MIN(limit, mi.total);
 	ret->total_bytes = limit;
 	ret->used_bytes = MIN(usage, limit);
-	ret->avail_bytes = MIN(sat_sub(limit, usage) + MIN(inactive, usage), limit);
+	ret->cg_swap_bytes = swap;
+	ret->avail_bytes = sat_sub(MIN(sat_sub(limit, usage) + MIN(inactive, usage), limit),
+				   swap);
 	/* The slice can never have more than the machine has free. */
 	ret->avail_bytes = MIN(ret->avail_bytes, mi.available);
 	return 0;

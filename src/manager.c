@@ -651,6 +651,17 @@ static void run_round(struct manager *m)
 	m->pressure_pending = false;
 	policy_round(&m->params, &m->ph, pv, m->nvms);
 	m->counters.rounds++;
+	if (m->ph.pressured || m->ph.need_bytes || m->ph.grant_bytes)
+		log_debug(m->log, "round: host avail %llu MiB (used %llu, swap %llu)%s, "
+			  "need %llu, reclaim %llu, unmet %llu, grant %llu MiB",
+			  (unsigned long long)(m->hm.avail_bytes / MIB),
+			  (unsigned long long)(m->hm.used_bytes / MIB),
+			  (unsigned long long)(m->hm.cg_swap_bytes / MIB),
+			  m->ph.pressured ? " (pressured)" : "",
+			  (unsigned long long)(m->ph.need_bytes / MIB),
+			  (unsigned long long)(m->ph.reclaim_bytes / MIB),
+			  (unsigned long long)(m->ph.unmet_bytes / MIB),
+			  (unsigned long long)(m->ph.grant_bytes / MIB));
 
 	for (size_t i = 0; i < m->nvms; i++) {
 		struct vm *v = m->vms[i];
@@ -1330,6 +1341,7 @@ json_t *manager_dump(const struct manager *m, bool status_only)
 	json_object_set_new(root, "vms", vms);
 	if (status_only)
 		return root;
+	json_object_set_new(host, "cgroup_swap_bytes", json_integer((json_int_t)m->hm.cg_swap_bytes));
 	json_object_set_new(host, "swap_total_bytes", json_integer((json_int_t)m->hm.swap_total_bytes));
 	json_object_set_new(host, "swap_free_bytes", json_integer((json_int_t)m->hm.swap_free_bytes));
 	json_object_set_new(root, "last_round", json_pack("{s:I,s:I,s:I,s:I,s:I}",

@@ -39,6 +39,14 @@ static void put(const char *dir, const char *file, const char *text)
 	fclose(f);
 }
 
+static void unlink_file(const char *dir, const char *file)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, file);
+	assert_int_equal(unlink(p), 0);
+}
+
 static void test_meminfo_parse(void **state)
 {
 	struct meminfo mi;
@@ -132,6 +140,10 @@ static void test_host_cgroup_v2(void **state)
 	assert_int_equal(m.total_bytes, 1073741824);
 	assert_int_equal(m.used_bytes, 1000000000);
 	assert_int_equal(m.avail_bytes, 1073741824 - 1000000000 + 50000000);
+	put(d->cg, "memory.swap.current", "20000000\n");
+	assert_int_equal(host_mem_read(&s, &m), 0);
+	assert_int_equal(m.avail_bytes, 1073741824 - 1000000000 + 50000000 - 20000000);
+	unlink_file(d->cg, "memory.swap.current");
 
 	/* "max": the machine bounds it */
 	put(d->cg, "memory.max", "max\n");
@@ -158,7 +170,8 @@ static void test_host_cgroup_v1(void **state)
 
 	put(d->cg, "memory.limit_in_bytes", "9223372036854771712\n");	/* unlimited */
 	put(d->cg, "memory.usage_in_bytes", "2000000000\n");
-	put(d->cg, "memory.stat", "cache 10\ninactive_file 1\ntotal_inactive_file 100000000\n");
+	put(d->cg, "memory.stat", "cache 10\ninactive_file 1\ntotal_inactive_file 100000000\n"
+	    "swap 5\ntotal_swap 300000000\n");
 	assert_int_equal(host_source_init(&s, d->proc, d->cg, 0), 0);
 	assert_int_equal(s.kind, HOST_CGROUP_V1);
 	assert_int_equal(host_mem_read(&s, &m), 0);
@@ -166,7 +179,9 @@ static void test_host_cgroup_v1(void **state)
 	put(d->cg, "memory.limit_in_bytes", "3000000000\n");
 	assert_int_equal(host_mem_read(&s, &m), 0);
 	assert_int_equal(m.total_bytes, 3000000000ULL);
-	assert_int_equal(m.avail_bytes, 1000000000ULL + 100000000ULL);
+	/* swapped-out memory of the slice is debt */
+	assert_int_equal(m.cg_swap_bytes, 300000000ULL);
+	assert_int_equal(m.avail_bytes, 1000000000ULL + 100000000ULL - 300000000ULL);
 	/* a directory that is no cgroup */
 	assert_int_equal(host_source_init(&s, d->proc, d->root, 0), -ENOENT);
 	assert_int_equal(host_source_init(&s, d->proc, d->cg, 3), -EINVAL);
