@@ -40,13 +40,24 @@ all:
 deps:
 	@scripts/deps
 
+# `make V=1` shows the full commands.
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
 # Objects: build/obj/<path>.o (release) and build/asan/obj/<path>.o (sanitized).
 $(B)/obj/%.o: %.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 $(ASAN)/obj/%.o: %.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+	$(call msg,CC-SAN,$<)
+	$(Q)$(CC) $(SAN_CFLAGS) -c -o $@ $<
 
 obj  = $(patsubst %.c,$(B)/obj/%.o,$(1))
 aobj = $(patsubst %.c,$(ASAN)/obj/%.o,$(1))
@@ -54,6 +65,7 @@ aobj = $(patsubst %.c,$(ASAN)/obj/%.o,$(1))
 include src/build.mk
 -include guest/build.mk
 -include bench/build.mk
+-include bench/bench.mk
 -include tests/build.mk
 
 all: $(PROGRAMS)
