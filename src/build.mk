@@ -6,18 +6,37 @@ ALIB     := $(ASAN)/libautoballoon.a
 
 $(LIB): $(call obj,$(LIB_SRCS))
 	@mkdir -p $(@D)
-	ar rcs $@ $^
+	$(call msg,AR,$@)
+	$(Q)ar rcs $@ $^
 $(ALIB): $(call aobj,$(LIB_SRCS))
 	@mkdir -p $(@D)
-	ar rcs $@ $^
+	$(call msg,AR,$@)
+	$(Q)ar rcs $@ $^
 
 $(B)/autoballoond: $(call obj,src/autoballoond.c) $(LIB)
-	$(CC) -o $@ $^ $(LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -o $@ $^ $(LIBS)
 $(B)/autoballoonctl: $(call obj,src/autoballoonctl.c) $(LIB)
-	$(CC) -o $@ $^ $(LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -o $@ $^ $(LIBS)
 $(ASAN)/autoballoond: $(call aobj,src/autoballoond.c) $(ALIB)
-	$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LIBS)
+	$(call msg,LD-SAN,$@)
+	$(Q)$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LIBS)
 $(ASAN)/autoballoonctl: $(call aobj,src/autoballoonctl.c) $(ALIB)
-	$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LIBS)
+	$(call msg,LD-SAN,$@)
+	$(Q)$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LIBS)
 
 PROGRAMS += $(B)/autoballoond $(B)/autoballoonctl
+
+# `make install` (DESTDIR, PREFIX): binaries, the example configuration, the
+# systemd unit. The unit expects /etc/autoballoon/autoballoond.conf.
+PREFIX ?= /usr/local
+.PHONY: install
+install: $(B)/autoballoond $(B)/autoballoonctl
+	install -D -m 0755 $(B)/autoballoond $(DESTDIR)$(PREFIX)/sbin/autoballoond
+	install -D -m 0755 $(B)/autoballoonctl $(DESTDIR)$(PREFIX)/bin/autoballoonctl
+	install -D -m 0644 etc/autoballoond.conf.example \
+		$(DESTDIR)$(PREFIX)/share/doc/autoballoon/autoballoond.conf.example
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/autoballoon/README.md
+	install -D -m 0644 contrib/autoballoond.service \
+		$(DESTDIR)/etc/systemd/system/autoballoond.service

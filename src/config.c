@@ -177,12 +177,14 @@ static void add_err(struct parse_ctx *p, const char *section, const char *key,
 	p->nerr++;
 	if (!p->err || p->errpos >= p->errlen)
 		return;
-	if (key)
-		n = snprintf(p->err + p->errpos, p->errlen - p->errpos, "%s:%u: [%s] %s: ",
-			     p->file, p->line, section, key);
-	else
-		n = snprintf(p->err + p->errpos, p->errlen - p->errpos, "%s:%u: [%s]: ",
-			     p->file, p->line, section);
+	{
+		char where[32] = "";
+
+		if (p->line)
+			snprintf(where, sizeof(where), ":%u", p->line);
+		n = snprintf(p->err + p->errpos, p->errlen - p->errpos, "%s%s: [%s]%s%s: ",
+			     p->file, where, section, key ? " " : "", key ? key : "");
+	}
 	if (n < 0)
 		return;
 	p->errpos = MIN(p->errpos + (size_t)n, p->errlen - 1);

@@ -218,6 +218,50 @@ static void test_file_errors(void **state)
 	config_free(&c);
 }
 
+/* The documented example must stay valid: only "nothing to manage". */
+static void test_example_file(void **state)
+{
+	struct daemon_config c;
+	char err[4096], *text, *with_vm;
+	size_t len;
+	FILE *f = fopen("etc/autoballoond.conf.example", "r");
+
+	assert_non_null(f);
+	text = calloc(1, 65536);
+	len = fread(text, 1, 65535, f);
+	fclose(f);
+	assert_true(len > 1000);
+	config_init_defaults(&c);
+	assert_int_not_equal(config_load_string("example", text, &c, err, sizeof(err)), 0);
+	assert_string_equal(err, "example: [daemon] qmp_dir: no [vm NAME] sections and no "
+			    "qmp_dir: nothing to manage\n");
+	config_free(&c);
+	with_vm = calloc(1, len + 64);
+	snprintf(with_vm, len + 64, "%s\n[vm x]\nqmp = /run/x.qmp\n", text);
+	config_init_defaults(&c);
+	assert_int_equal(config_load_string("example", with_vm, &c, err, sizeof(err)), 0);
+	/* the example shows the defaults */
+	{
+		struct daemon_config d;
+
+		config_init_defaults(&d);
+		assert_int_equal(c.tick_ms, d.tick_ms);
+		assert_int_equal(c.params.cooldown_ms, d.params.cooldown_ms);
+		assert_int_equal(c.params.step_inflate_bytes, d.params.step_inflate_bytes);
+		assert_int_equal(c.host_low.pct_x100, d.host_low.pct_x100);
+		assert_int_equal(c.host_high.pct_x100, d.host_high.pct_x100);
+		assert_int_equal(c.vm_defaults.min.pct_x100, d.vm_defaults.min.pct_x100);
+		assert_int_equal(c.vm_defaults.buffer.pct_x100, d.vm_defaults.buffer.pct_x100);
+		assert_int_equal(c.psi_stall_us, d.psi_stall_us);
+		assert_int_equal(c.stats_poll_ms, d.stats_poll_ms);
+		assert_true(c.params.swapin_pps_threshold == d.params.swapin_pps_threshold);
+		assert_true(c.params.majflt_ps_threshold == d.params.majflt_ps_threshold);
+	}
+	config_free(&c);
+	free(with_vm);
+	free(text);
+}
+
 static void test_sizes_and_durations(void **state)
 {
 	static const struct {
@@ -261,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_sizes_and_durations),
 	};
 
