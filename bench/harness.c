@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -434,8 +435,25 @@ static void guard_main(int fd)
 	_exit(0);
 }
 
+/* A forked child must not hold the connection: the guard would not see its
+ * parent's death while the child lives. */
+static void guard_atfork_child(void)
+{
+	if (guard_fd >= 0)
+		close(guard_fd);
+	guard_fd = -1;
+	guard_pid = -1;
+}
+
 int hx_guard_start(void)
 {
+	static bool atfork_done;
+	if (!atfork_done) {
+		int r = pthread_atfork(NULL, NULL, guard_atfork_child);
+		if (r)
+			return -r;
+		atfork_done = true;
+	}
 	if (guard_fd >= 0 && guard_owner == getpid())
 		return -EALREADY;
 	if (guard_fd >= 0) {	/* inherited across fork: not ours */

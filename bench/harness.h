@@ -80,8 +80,9 @@ int hx_env_check(const char *image_dir, char *why, size_t why_len);
  * files, unlink the files.
  *
  * The slice, swap and VM functions register and unregister their resources
- * automatically; without a guard, registration is a no-op. After fork(), a
- * child does not share its parent's guard (it may start its own).
+ * automatically; without a guard, registration is a no-op, so start the guard
+ * first. After fork(), a child does not share its parent's guard: the
+ * connection is closed in the child (pthread_atfork), which may start its own.
  * Returns -EALREADY if this process already has one.
  */
 int hx_guard_start(void);
