@@ -19,6 +19,9 @@
  *   cache-burst  the same 300 MiB burst in a guest holding 256 MiB of page
  *             cache (340 MiB free before the read): the burst takes the cache
  *             first, so the balloon gives at most 300 - 128 MiB
+ *   modes     with the balloon at 724 MiB and swap: sysfs mode "off" gives
+ *             nothing back on a 200 MiB burst; mode "auto" with
+ *             auto_floor_mb=600 gives pages back but never below 600 MiB
  *
  * Every guest runs with ab_dmesg=1; a WARNING, BUG, Oops or lockdep report
  * in its kernel log fails the case. Exit 0 = all passed, 77 = skipped (no
@@ -420,6 +423,46 @@ static void test_cache_burst(struct tcase *t)
 	      "be dropped", gave_mib, CB_CACHE_MIB);
 }
 
+/* ---- modes: sysfs mode off, auto_floor_mb ---- */
+
+static void test_modes(struct tcase *t)
+{
+	const uint64_t floor_pages = 600 * PAGES_PER_MIB;
+	const struct hx_line *l;
+	struct guest g;
+	uint64_t b;
+
+	if (guest_start(t, &g, "vab-modes", HX_DRIVER_AUTOBALLOON,
+			"modes,floor=600", 1024, 0))
+		goto out;
+	if (!guest_step(t, &g, "ready") || set_target(t, &g, 300))
+		goto out;
+	l = guest_step(t, &g, "off");
+	if (!l)
+		goto out;
+	printf("  mode off, 200 MiB burst: balloon %" PRIu64 " -> %" PRIu64
+	       " pages, swap-out %" PRIu64 " pages\n", lget(l, "before"),
+	       lget(l, "balloon_pages"), lget(l, "swap_out"));
+	CHECK(t, lget(l, "balloon_pages") == lget(l, "before") &&
+	      lget(l, "m_deflated_auto_pages") == 0,
+	      "mode off deflated: %s", l->text);
+	l = guest_step(t, &g, "floor");
+	if (!l)
+		goto out;
+	b = lget(l, "balloon_pages");
+	printf("  mode auto, auto_floor_mb=600, 300 MiB burst: balloon %" PRIu64
+	       " -> %" PRIu64 " pages (floor %" PRIu64 "), swap-out %" PRIu64
+	       " pages\n", lget(l, "before"), b, floor_pages,
+	       lget(l, "swap_out"));
+	CHECK(t, b >= floor_pages && b < lget(l, "before"),
+	      "balloon at %" PRIu64 " pages, floor %" PRIu64, b, floor_pages);
+	CHECK(t, lget(l, "oom_kill") == 0, "OOM kills: %s", l->text);
+	guest_finish(t, &g);
+	return;
+out:
+	guest_abort(&g);
+}
+
 /* ---- cache: drop_caches and a read stream do not deflate ---- */
 
 static void test_cache(struct tcase *t)
@@ -486,9 +529,10 @@ int main(int argc, char **argv)
 		{ .name = "module-burst" },
 		{ .name = "module-cache" },
 		{ .name = "module-cache-burst" },
+		{ .name = "module-modes" },
 	};
 	void (*fns[])(struct tcase *) = { test_basic, test_burst, test_cache,
-					  test_cache_burst };
+					  test_cache_burst, test_modes };
 	char why[256];
 	int r, passed = 0, failed = 0;
 

@@ -3,6 +3,7 @@
  *   vab-check basic                 inflate/compact/deflate/rmmod sequence
  *   vab-check burst [mib=300] [hold=3] [cache=0]
  *   vab-check cache [read=400] [stream=20]
+ *   vab-check modes [floor=600]     mode off, then auto with auto_floor_mb
  *
  * The host changes the balloon over QMP; this program sees it as the balloon
  * size in /proc/vmstat (balloon_inflate - balloon_deflate, kept by the kernel's
@@ -304,6 +305,42 @@ static int cache(int argc, char **argv)
 	return 0;
 }
 
+/* Touch `mib` MiB, free it; print how the balloon moved. */
+static void modes_burst(const char *step, uint64_t mib)
+{
+	int64_t b0 = balloon_pages(), swo = vmstat("pswpout");
+	struct ab_touch_stats ts;
+	void *p = ab_anon_alloc(NAME, mib * AB_MIB);
+
+	ab_anon_touch(p, mib * AB_MIB, 3, &ts);
+	ab_sleep_ms(500);
+	ab_emit("vab", "name=%s mib=%" PRIu64 " before=%" PRId64
+		" balloon_pages=%" PRId64 " swap_out=%" PRId64
+		" oom_kill=%" PRId64 "%s", step, mib, b0, balloon_pages(),
+		vmstat("pswpout") - swo, vmstat("oom_kill"), mod_counters());
+	ab_anon_free(p, mib * AB_MIB);
+}
+
+static int modes(int argc, char **argv)
+{
+	char path[512], val[32];
+
+	ready();
+	wait_settled(0);
+	if (!find_sysfs())
+		ab_die(NAME, "virtio_autoballoon is not bound");
+	snprintf(path, sizeof(path), "%s/mode", sysfs_dir);
+	write_file(path, "off");
+	modes_burst("off", 200);
+
+	snprintf(val, sizeof(val), "%" PRId64, opt(argc, argv, "floor", 600));
+	write_file("/sys/module/virtio_autoballoon/parameters/auto_floor_mb",
+		   val);
+	write_file(path, "auto");
+	modes_burst("floor", 300);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -314,5 +351,7 @@ int main(int argc, char **argv)
 		return burst(argc, argv);
 	if (!strcmp(what, "cache"))
 		return cache(argc, argv);
-	ab_die(NAME, "usage: vab-check basic|burst|cache [key=value ...]");
+	if (!strcmp(what, "modes"))
+		return modes(argc, argv);
+	ab_die(NAME, "usage: vab-check basic|burst|cache|modes [key=value ...]");
 }
