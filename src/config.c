@@ -518,15 +518,12 @@ static int parse_common(struct parse_ctx *p, ini_reader reader)
 	} else if (r < 0 && p->nerr == 0) {
 		add_err(p, "?", NULL, "cannot parse");
 	}
-	if (!p->interval_set)
-		c->params.interval_ms = 0;
-	{
-		/* Per-policy default cadence unless given. */
+	/* Each policy has its own cadence unless [policy] interval is given. */
+	if (!p->interval_set) {
 		struct policy_params d;
 
 		policy_params_default(&d, c->policy);
-		if (!p->interval_set)
-			c->params.interval_ms = d.interval_ms;
+		c->params.interval_ms = d.interval_ms;
 	}
 	c->params.kind = c->policy;
 

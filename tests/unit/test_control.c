@@ -270,6 +270,30 @@ static void test_socket_server(void **state)
 	assert_int_not_equal(stat(f->sock, &st), 0);	/* removed */
 }
 
+static void test_reload(void **state)
+{
+	struct fx *f = *state;
+	struct daemon_config nc;
+	char conf[1024], err[1024];
+	json_t *st, *vms;
+
+	snprintf(conf, sizeof(conf),
+		 "[daemon]\ncontrol_socket = %s\npolicy = observe\n[host]\nproc_dir = %s\n"
+		 "pressure = none\n[vm beta]\nqmp = %s/beta.qmp\n[vm gamma]\nqmp = %s/g.qmp\n",
+		 f->sock, f->dir, f->dir, f->dir);
+	config_init_defaults(&nc);
+	assert_int_equal(config_load_string("r.conf", conf, &nc, err, sizeof(err)), 0);
+	assert_int_equal(manager_reload(f->m, &nc), 0);
+	config_free(&nc);
+	st = manager_dump(f->m, true);
+	vms = json_object_get(st, "vms");
+	assert_int_equal(json_array_size(vms), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(vms, 0), "name")),
+			    "beta");
+	assert_string_equal(json_string_value(json_object_get(st, "policy")), "observe");
+	json_decref(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +302,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_render, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
