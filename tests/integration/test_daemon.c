@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "hx_daemon.h"
 #include "itest.h"
 #include "qmp.h"
 
@@ -78,7 +79,7 @@ static uint64_t actual_now(struct qmp_sync *q)
 
 static void ctl_ok(const char *sock, const char *req)
 {
-	json_t *r = itest_ctl(sock, req);
+	json_t *r = hx_ctl(sock, req);
 
 	assert_non_null(r);
 	assert_true(json_is_true(json_object_get(r, "ok")));
@@ -93,7 +94,7 @@ static void test_cache_inflate_burst_sigterm(void **state)
 	struct hx_swap *swap = NULL;
 	struct hx_vm *vm;
 	struct qmp_sync *q;
-	struct itest_daemon d;
+	struct hx_daemon d;
 	const struct hx_line *l;
 	uint64_t mem_before, mem_after = 0, usage_before, usage_after = 0;
 	uint64_t a, a_min, a_burst, t0;
@@ -128,7 +129,7 @@ static void test_cache_inflate_burst_sigterm(void **state)
 		 "[host]\ncgroup = %s\nlow = 45%%\nhigh = 60%%\n"
 		 "[vm a]\nqmp = %s/a.qmp\n",
 		 dir, hx_slice_path(slice), daemon_qmp_dir);
-	assert_int_equal(itest_daemon_start(C.daemon_bin, dir, conf, &d), 0);
+	assert_int_equal(hx_daemon_start(C.daemon_bin, dir, conf, true, &d), 0);
 	ctl_ok(d.ctl, "{\"cmd\": \"pause\"}");
 	assert_int_equal(hx_vm_wait_qmp(vm, 20000), 0);
 	assert_int_equal(qmp_sync_open(hx_vm_qmp_path(vm), 5000, &q), 0);
@@ -156,7 +157,7 @@ static void test_cache_inflate_burst_sigterm(void **state)
 		      a_min / MIB, (hx_now_ms() - t0) / 1000.0, mem_before / MIB,
 		      mem_after / MIB, usage_before / MIB, usage_after / MIB);
 	if (a_min > 400 * MIB || mem_after + 100 * MIB > mem_before)
-		itest_daemon_show_log(&d, 40);
+		hx_daemon_show_log(&d, 40);
 	assert_true(a_min <= 400 * MIB);
 	assert_true(mem_after + 100 * MIB <= mem_before);
 
@@ -176,7 +177,7 @@ static void test_cache_inflate_burst_sigterm(void **state)
 
 	/* (d) SIGTERM during the idle after the burst: balloon back to max */
 	assert_int_equal(hx_vm_wait_line(vm, "AB phase name=idle2-start", 60000, &l), 0);
-	assert_int_equal(itest_daemon_stop(&d, SIGTERM, 40000, &st), 0);
+	assert_int_equal(hx_daemon_stop(&d, SIGTERM, 40000, &st), 0);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	a = actual_now(q);
@@ -202,7 +203,7 @@ static void test_nodriver_and_sigkill(void **state)
 	const char *extra_c[3] = { "-qmp", arg_c, NULL };
 	struct hx_slice *slice;
 	struct hx_vm *b, *c;
-	struct itest_daemon d;
+	struct hx_daemon d;
 	double sent, target;
 	uint64_t t0;
 	int st;
@@ -221,7 +222,7 @@ static void test_nodriver_and_sigkill(void **state)
 		 "[host]\ncgroup = %s\nlow = 85%%\nhigh = 90%%\n"
 		 "[policy]\nuncooperative_after = 5s\n",
 		 dir, qdir, hx_slice_path(slice));
-	assert_int_equal(itest_daemon_start(C.daemon_bin, dir, conf, &d), 0);
+	assert_int_equal(hx_daemon_start(C.daemon_bin, dir, conf, true, &d), 0);
 
 	struct hx_vm_opts ob = {
 		.name = "b", .run_dir = dir, .mem_mib = 384, .workload = "idle",
@@ -240,27 +241,27 @@ static void test_nodriver_and_sigkill(void **state)
 	/* both found through qmp_dir; b is not to give anything */
 	t0 = hx_now_ms();
 	while (hx_now_ms() - t0 < 20000 &&
-	     (isnan(itest_vm_num(d.ctl, "b", "actual_bytes")) ||
-	      isnan(itest_vm_num(d.ctl, "c", "actual_bytes"))))
+	     (isnan(hx_ctl_vm_num(d.ctl, "b", "actual_bytes")) ||
+	      isnan(hx_ctl_vm_num(d.ctl, "c", "actual_bytes"))))
 		usleep(200000);
 	ctl_ok(d.ctl, "{\"cmd\": \"set\", \"vm\": \"b\", \"min\": \"100%\"}");
 
 	/* (e) c is pushed (no stats: donor of last resort), does not follow */
 	t0 = hx_now_ms();
 	while (hx_now_ms() - t0 < 40000 &&
-	       strcmp(itest_vm_str(d.ctl, "c", "state", buf, sizeof(buf)), "uncooperative"))
+	       strcmp(hx_ctl_vm_str(d.ctl, "c", "state", buf, sizeof(buf)), "uncooperative"))
 		usleep(250000);
 	print_message("(e) no driver: state \"%s\" after %.1f s\n", buf,
 		      (hx_now_ms() - t0) / 1000.0);
 	if (strcmp(buf, "uncooperative"))
-		itest_daemon_show_log(&d, 40);
+		hx_daemon_show_log(&d, 40);
 	assert_string_equal(buf, "uncooperative");
-	sent = itest_vm_num(d.ctl, "c", "targets_sent");
-	target = itest_vm_num(d.ctl, "c", "target_bytes");
+	sent = hx_ctl_vm_num(d.ctl, "c", "targets_sent");
+	target = hx_ctl_vm_num(d.ctl, "c", "target_bytes");
 	assert_true(target >= 383 * MIB);	/* stopped pushing: target = actual */
 	sleep(8);
-	assert_true(itest_vm_num(d.ctl, "c", "targets_sent") == sent);
-	assert_string_equal(itest_vm_str(d.ctl, "c", "state", buf, sizeof(buf)),
+	assert_true(hx_ctl_vm_num(d.ctl, "c", "targets_sent") == sent);
+	assert_string_equal(hx_ctl_vm_str(d.ctl, "c", "state", buf, sizeof(buf)),
 			    "uncooperative");
 	print_message("(e) no further targets in 8 s (sent %.0f, target %.0f MiB)\n",
 		      sent, target / MIB);
@@ -269,7 +270,7 @@ static void test_nodriver_and_sigkill(void **state)
 	assert_int_equal(hx_vm_kill(b), 0);
 	t0 = hx_now_ms();
 	for (;;) {
-		json_t *vm = itest_vm_dump(d.ctl, "b");
+		json_t *vm = hx_ctl_vm_dump(d.ctl, "b");
 
 		if (!vm)
 			break;
@@ -278,12 +279,12 @@ static void test_nodriver_and_sigkill(void **state)
 		usleep(200000);
 	}
 	print_message("(c) QEMU killed: VM dropped after %.1f s; daemon alive: %d\n",
-		      (hx_now_ms() - t0) / 1000.0, itest_daemon_alive(&d));
-	assert_true(itest_daemon_alive(&d));
-	assert_string_equal(itest_vm_str(d.ctl, "c", "state", buf, sizeof(buf)),
+		      (hx_now_ms() - t0) / 1000.0, hx_daemon_alive(&d));
+	assert_true(hx_daemon_alive(&d));
+	assert_string_equal(hx_ctl_vm_str(d.ctl, "c", "state", buf, sizeof(buf)),
 			    "uncooperative");
 
-	assert_int_equal(itest_daemon_stop(&d, SIGTERM, 20000, &st), 0);
+	assert_int_equal(hx_daemon_stop(&d, SIGTERM, 20000, &st), 0);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	hx_vm_kill(c);
 	hx_vm_destroy(b);
