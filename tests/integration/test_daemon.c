@@ -18,6 +18,12 @@
  *          longer pushed;
  *      (c) the other one's QEMU is SIGKILLed: the daemon keeps running and
  *          drops the VM.
+ *   guest_driver_wins             a guest with virtio_autoballoon.ko, inflated
+ *                                 by the daemon, bursts: the driver gives
+ *                                 memory back by itself; the daemon shows the
+ *                                 VM "guest-deflated", accepts the new size and
+ *                                 does not inflate it again before the
+ *                                 cool-down is over (never fights the guest).
  *
  * Exit 77 (skip, with the reason) when not root or without memory cgroups.
  */
@@ -292,11 +298,97 @@ static void test_nodriver_and_sigkill(void **state)
 	assert_int_equal(hx_slice_destroy(slice), 0);
 }
 
+static void test_guest_driver_wins(void **state)
+{
+	char dir[300], qdir[320], qmp_arg[400], conf[2048], buf[64];
+	const char *extra[3] = { "-qmp", qmp_arg, NULL };
+	struct hx_slice *slice;
+	struct hx_vm *vm;
+	struct qmp_sync *q;
+	struct hx_daemon d;
+	const struct hx_line *l;
+	uint64_t a, a_before, a_max, t_burst, t_deflated = 0, t_reinflate = 0, t0;
+	bool seen_state = false;
+	int st;
+
+	snprintf(dir, sizeof(dir), "%s/t3", C.run);
+	snprintf(qdir, sizeof(qdir), "%s/qmp", dir);
+	mkdirs(qdir);
+	snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s/g.qmp,server=on,wait=off", qdir);
+	assert_int_equal(hx_slice_create("autoballoon-itest-daemon3", 1024 * (uint64_t)MIB,
+					 &slice), 0);
+
+	struct hx_vm_opts o = {
+		.name = "g", .run_dir = dir, .mem_mib = 512, .driver = HX_DRIVER_AUTOBALLOON,
+		.workload = "spike", .args = "cache=300,idle=25,burst=250,hold=20,idle2=5",
+		.deflate_on_oom = true, .free_page_reporting = true, .dmesg = true,
+		.data_disk_mib = 320, .slice = slice, .extra_args = extra,
+	};
+	assert_int_equal(hx_vm_start(&o, &vm), 0);
+	/* Keep 60-70% of the slice free: the guest's cache has to go. */
+	snprintf(conf, sizeof(conf),
+		 "[daemon]\ncontrol_socket = %s/ctl.sock\nrestore_on_exit = no\n"
+		 "[host]\ncgroup = %s\nlow = 60%%\nhigh = 70%%\n"
+		 "[policy]\ncooldown = 15s\n"
+		 "[vm g]\nqmp = %s/g.qmp\n",
+		 dir, hx_slice_path(slice), qdir);
+	assert_int_equal(hx_daemon_start(C.daemon_bin, dir, conf, true, &d), 0);
+	assert_int_equal(hx_vm_wait_qmp(vm, 20000), 0);
+	assert_int_equal(qmp_sync_open(hx_vm_qmp_path(vm), 5000, &q), 0);
+	assert_int_equal(hx_vm_wait_line(vm, "AB ready", BOOT_MS, &l), 0);
+	assert_string_equal(hx_line_get(l, "balloon_driver"), "virtio_autoballoon");
+
+	assert_int_equal(hx_vm_wait_line(vm, "AB phase name=burst-start", 90000, &l), 0);
+	t_burst = l->mono_ns / 1000000;
+	a_before = actual_now(q);
+	print_message("(g) before the burst the daemon had inflated the guest to %.0f MiB\n",
+		      a_before / MIB);
+	assert_true(a_before <= 350 * MIB);
+
+	/* Watch 14 s from the burst: the guest takes memory, the daemon accepts. */
+	a_max = a_before;
+	while ((t0 = hx_now_ms()) - t_burst < 14000) {
+		a = actual_now(q);
+		if (a >= a_before + 64 * MIB && !t_deflated)
+			t_deflated = t0;
+		if (a > a_max)
+			a_max = a;
+		if (t_deflated && a + 16 * MIB < a_max && !t_reinflate)
+			t_reinflate = t0;
+		if (!strcmp(hx_ctl_vm_str(d.ctl, "g", "state", buf, sizeof(buf)), "guest-deflated"))
+			seen_state = true;
+		usleep(100000);
+	}
+	print_message("(g) driver gave back %.0f MiB, %.0f ms after the burst line; state "
+		      "guest-deflated seen: %d; re-inflated within the cool-down: %s\n",
+		      (a_max - a_before) / MIB, t_deflated ? (double)(t_deflated - t_burst) : -1.0,
+		      seen_state, t_reinflate ? "YES" : "no");
+	if (!seen_state || t_reinflate)
+		hx_daemon_show_log(&d, 40);
+	assert_true(t_deflated != 0);
+	assert_true(seen_state);
+	assert_true(hx_ctl_vm_num(d.ctl, "g", "target_bytes") >= a_max - MIB);
+	assert_int_equal(t_reinflate, 0);
+
+	assert_int_equal(hx_vm_wait_line(vm, "AB result", 60000, &l), 0);
+	assert_int_equal(hx_line_get_u64(l, "oom_kill", &a), 0);
+	assert_int_equal(a, 0);
+	assert_int_equal(hx_vm_wait_line(vm, "AB done", 60000, NULL), 0);
+	assert_int_equal(hx_vm_kernel_issues(vm), 0);
+	assert_int_equal(hx_daemon_stop(&d, SIGTERM, 20000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	qmp_sync_close(q);
+	hx_vm_wait_exit(vm, 30000, NULL);
+	hx_vm_destroy(vm);
+	assert_int_equal(hx_slice_destroy(slice), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_inflate_burst_sigterm),
 		cmocka_unit_test(test_nodriver_and_sigkill),
+		cmocka_unit_test(test_guest_driver_wins),
 	};
 	char why[256];
 	int r;
