@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -270,6 +272,58 @@ static void test_socket_server(void **state)
 	assert_int_not_equal(stat(f->sock, &st), 0);	/* removed */
 }
 
+/* The HTTP endpoint, served from the daemon's loop, on loopback. */
+static void test_metrics_http(void **state)
+{
+	struct fx *f = *state;
+	struct metrics *mt = NULL;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	char buf[65536];
+	size_t n = 0;
+	uint16_t port = 0;
+	int fd, r = -1;
+
+	/* find a free port: bind 0, read it, release it */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	{
+		socklen_t len = sizeof(sa);
+
+		getsockname(fd, (struct sockaddr *)&sa, &len);
+		port = ntohs(sa.sin_port);
+	}
+	close(fd);
+	assert_int_equal(metrics_new(f->loop, "127.0.0.1", port, f->m, &mt), 0);
+	assert_int_equal(metrics_new(f->loop, "not-an-address", port, f->m, &(struct metrics *){ 0 }),
+			 -EINVAL);
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	assert_true(r == 0 || errno == EINPROGRESS);
+	for (int i = 0; i < 100 && n == 0; i++) {
+		loop_iterate(f->loop, 10);
+		if (send(fd, "GET /metrics HTTP/1.0\r\n\r\n", 25, MSG_NOSIGNAL) == 25)
+			break;
+	}
+	for (int i = 0; i < 300; i++) {
+		ssize_t k;
+
+		loop_iterate(f->loop, 10);
+		k = recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
+		if (k == 0)
+			break;
+		if (k > 0)
+			n += (size_t)k;
+	}
+	buf[n] = '\0';
+	close(fd);
+	metrics_free(mt);
+	assert_non_null(strstr(buf, "200 OK"));
+	assert_non_null(strstr(buf, "text/plain; version=0.0.4"));
+	assert_non_null(strstr(buf, "autoballoon_vm_max_bytes{vm=\"alpha\"} 1073741824"));
+}
+
 static void test_reload(void **state)
 {
 	struct fx *f = *state;
@@ -303,6 +357,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_metrics_render, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_http, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
