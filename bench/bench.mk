@@ -1,0 +1,48 @@
+# bench/bench.mk - autoballoon-bench, `make demo`, `make bench`, check-bench.
+#
+#   build/autoballoon-bench   the benchmark runner (bench/bench*.c + the harness
+#                             library + libautoballoon's QMP client)
+#   make demo                 4 x 512 MiB guests running `build` in a ~1.2 GiB
+#                             slice, without and with autoballoond (< 6 min)
+#   make bench                the matrix: scenarios x modes x 3 reps, then
+#                             docs/benchmarks.md + PNG plots (hours on 2 cores)
+#   make check-bench          smoke run: 2 guests, none + auto, 1 rep (< 3 min)
+#
+# Anything here boots QEMU and takes no lock itself; while developing run it as
+#     flock /tmp/autoballoon-qemu.lock make demo
+
+BENCH_SRCS := bench/bench.c bench/bench_scenario.c bench/bench_report.c
+BENCH      := $(B)/autoballoon-bench
+
+$(call obj,$(BENCH_SRCS)): CFLAGS += -Ibench
+
+$(BENCH): $(call obj,$(BENCH_SRCS)) $(HX_LIB) $(LIB)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -o $@ $^ $(LIBS)
+
+PROGRAMS += $(BENCH)
+
+DEMO_OUT ?= $(B)/demo
+demo: all
+	$(BENCH) --demo --scenario demo --mode fpr,auto --reps 1 --out $(DEMO_OUT)
+
+BENCH_OUT       ?= $(B)/bench
+BENCH_SCENARIOS ?= seed-small spike cache-stream anon-churn
+BENCH_MODES     ?= unpressured,none,fpr,static,proxmox,mom,auto,auto+guest
+BENCH_REPS      ?= 3
+bench: all
+	@set -e; for s in $(BENCH_SCENARIOS); do \
+		$(BENCH) --scenario $$s --mode $(BENCH_MODES) --reps $(BENCH_REPS) \
+			--status-every 0 --out $(BENCH_OUT)/$$s; \
+	done
+	$(BENCH) --report $(addprefix $(BENCH_OUT)/,$(BENCH_SCENARIOS)) \
+		--md docs/benchmarks.md --plots docs/benchmarks \
+		--command "make bench"
+
+.PHONY: check-bench
+check-bench: $(BENCH) $(B)/autoballoond $(B)/autoballoonctl $(GUEST_IMAGE)
+	$(BENCH) --check --scenario smoke --mode none,auto --reps 1 --guests 2 \
+		--status-every 10 --out $(B)/check-bench
+
+CHECK_STEPS += check-bench
