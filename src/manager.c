@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -152,6 +153,76 @@ static int vm_execute(struct vm *v, const char *cmd, json_t *args, qmp_reply_fn 
 	return r;
 }
 
+/* ------------------------------------------------------------ balloon history */
+
+/* Margin for how late we see a change (query-balloon every 250 ms when moving). */
+#define SAMPLE_MARGIN_MS 300
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A size seen (or, with moving, the moment a new target went out). */
+static void hist_note(struct vm *v, uint64_t actual, bool moving)
+{
+	if (v->hist_len && v->hist[v->hist_len - 1].actual == actual && !moving)
+		return;
+	if (v->hist_len == VM_ACTUAL_HISTORY) {
+		memmove(&v->hist[0], &v->hist[1], (VM_ACTUAL_HISTORY - 1) * sizeof(v->hist[0]));
+		v->hist_len--;
+		v->hist_dropped = true;
+	}
+	v->hist[v->hist_len++] = (struct actual_obs){ .wall_ms = wall_ms(), .actual = actual };
+}
+
+/*
+ * The balloon size during the second a guest sample was taken in, or
+ * -EAGAIN when it moved then (or it is not known). Between two observations
+ * the size lies between them; after the last one it may be heading for the
+ * target.
+ */
+static int sample_actual(const struct vm *v, uint64_t update_s, uint64_t *ret)
+{
+	uint64_t from = update_s * 1000 - SAMPLE_MARGIN_MS;
+	uint64_t to = update_s * 1000 + 1000 + SAMPLE_MARGIN_MS;
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	if (!v->hist_len)
+		return -EAGAIN;
+	if (to <= v->hist[0].wall_ms) {
+		/* Before the first size we saw: the daemon had not moved it. */
+		if (v->hist_dropped)
+			return -EAGAIN;
+		*ret = v->hist[0].actual;
+		return 0;
+	}
+	for (unsigned i = 0; i < v->hist_len; i++) {
+		bool last = i + 1 == v->hist_len;
+		uint64_t end = last ? UINT64_MAX : v->hist[i + 1].wall_ms;
+		uint64_t next = last ? v->pol.target_bytes : v->hist[i + 1].actual;
+
+		if (end <= from || v->hist[i].wall_ms >= to)
+			continue;
+		lo = MIN(lo, MIN(v->hist[i].actual, next));
+		hi = MAX(hi, MAX(v->hist[i].actual, next));
+		if (last && v->balloon_inflight) {
+			lo = MIN(lo, v->req_target);
+			hi = MAX(hi, v->req_target);
+		}
+	}
+	if (hi == 0 || hi - lo > MIB)
+		return -EAGAIN;
+	*ret = v->hist[v->hist_len - 1].actual;
+	for (unsigned i = 0; i < v->hist_len; i++)
+		if (v->hist[i].wall_ms < to)
+			*ret = v->hist[i].actual;
+	return 0;
+}
+
 static void adopt_actual(struct vm *v, uint64_t actual)
 {
 	struct manager *m = v->mgr;
@@ -163,6 +234,10 @@ static void adopt_actual(struct vm *v, uint64_t actual)
 		vm_resolve_sizes(v);
 	}
 	policy_adopt(&v->pol, actual, now_ms());
+	v->hist_len = 0;
+	v->hist_dropped = false;
+	hist_note(v, actual, false);
+	v->adopted_ms = now_ms();
 	v->setup = SETUP_DONE;
 	v->backoff_ms = 0;
 	v->gone = false;
@@ -170,6 +245,29 @@ static void adopt_actual(struct vm *v, uint64_t actual)
 		 fmt_bytes(actual, a, sizeof(a)), fmt_bytes(v->pol.max_bytes, mx, sizeof(mx)),
 		 v->stats_supported ? "" : " (no guest stats)");
 	request_round(m);
+}
+
+/*
+ * The balloon's actual size as QEMU reports it (query-balloon, BALLOON_CHANGE).
+ * The guest driver writes the number QEMU derives it from, so it is checked
+ * like guest data: QEMU computes it as boot RAM minus the balloon, so a value
+ * above the boot size is a lie (taken at face value it would look like memory
+ * on its way back to the host, and the host would give away what it does not
+ * have).
+ */
+static int read_actual(const struct vm *v, const json_t *obj, uint64_t *ret)
+{
+	if (qmp_json_u64(json_object_get(obj, "actual"), ret) < 0 || !*ret)
+		return -EINVAL;
+	if (v->boot_bytes && *ret > v->boot_bytes)
+		return -ERANGE;
+	return 0;
+}
+
+static void note_actual(struct vm *v, uint64_t actual)
+{
+	v->pol.actual_bytes = actual;
+	hist_note(v, actual, false);
 }
 
 static void on_query_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
@@ -191,7 +289,7 @@ static void on_query_reply(struct qmp_client *c, const struct qmp_reply *r, void
 		return;
 	}
 	v->consecutive_timeouts = 0;
-	if (qmp_json_u64(json_object_get(r->ret, "actual"), &actual) < 0 || !actual) {
+	if (read_actual(v, r->ret, &actual) < 0) {
 		v->stats_bad_replies++;
 		log_warn(v->mgr->log, "vm %s: query-balloon: bad \"actual\"", v->cfg.name);
 		return;
@@ -202,7 +300,7 @@ static void on_query_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	}
 	if (actual > v->pol.actual_bytes + MIB && actual > v->pol.target_bytes + MIB)
 		request_round(v->mgr);	/* the guest took memory: answer now */
-	v->pol.actual_bytes = actual;
+	note_actual(v, actual);
 	finish_shutdown_if_done(v->mgr, false);
 }
 
@@ -337,6 +435,7 @@ static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	struct guest_stats s;
 	struct guest_rates rates;
 	unsigned bad = 0;
+	uint64_t at;
 	int k;
 
 	v->stats_inflight = false;
@@ -356,9 +455,23 @@ static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	k = guest_rates_update(&v->rate_state, &s, &rates);
 	if (k == 0)
 		return;
+	v->rates = rates;
+	v->stats_seen_ms = now_ms();
+	if (sample_actual(v, s.last_update_s, &at) < 0) {
+		/*
+		 * Taken while the balloon moved: its levels belong to no size.
+		 * The last steady sample (corrected for the moves) stays in use.
+		 */
+		v->stats_moving++;
+		if (v->stats_rx_ms)
+			v->stats_rx_ms = now_ms();
+		if (quick_guest_pressure(v))
+			request_round(v->mgr);
+		return;
+	}
 	v->stats = s;
 	v->stats_rx_ms = now_ms();
-	v->rates = rates;
+	v->stats_actual = at;
 	if (v->setup == SETUP_DONE && quick_guest_pressure(v))
 		request_round(v->mgr);
 }
@@ -420,6 +533,7 @@ static int send_target(struct vm *v, uint64_t target, enum policy_reason reason)
 	v->balloon_inflight = true;
 	v->req_target = target;
 	v->req_reason = reason;
+	hist_note(v, v->pol.actual_bytes, true);	/* it starts moving now */
 	return 0;
 }
 
@@ -444,7 +558,7 @@ static void on_qmp_event(struct qmp_client *c, const char *name, json_t *ev,
 	uint64_t actual;
 
 	if (strcmp(name, "BALLOON_CHANGE") == 0) {
-		if (qmp_json_u64(json_object_get(ev, "actual"), &actual) < 0 || !actual) {
+		if (read_actual(v, ev, &actual) < 0) {
 			v->stats_bad_replies++;
 			return;
 		}
@@ -452,7 +566,7 @@ static void on_qmp_event(struct qmp_client *c, const char *name, json_t *ev,
 			return;
 		if (actual > v->pol.actual_bytes + MIB && actual > v->pol.target_bytes + MIB)
 			request_round(v->mgr);
-		v->pol.actual_bytes = actual;
+		note_actual(v, actual);
 		finish_shutdown_if_done(v->mgr, false);
 	} else if (strcmp(name, "SHUTDOWN") == 0) {
 		log_info(v->mgr->log, "vm %s: guest is shutting down", v->cfg.name);
@@ -572,11 +686,16 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 	struct policy_vm *p = &v->pol;
 	const struct guest_stats *s = &v->stats;
 	bool fresh = v->stats_rx_ms && now - v->stats_rx_ms <= m->cfg->stats_stale_ms;
+	uint64_t now_size;
 
 	p->active = v->setup == SETUP_DONE && qmp_client_is_ready(v->qmp) &&
 		    (p->state == VM_OK || p->state == VM_GUEST_DEFLATED ||
 		     p->state == VM_UNCOOPERATIVE);
 	p->stats_valid = false;
+	/* Stats are on and the guest reports, just no usable sample yet. */
+	p->stats_expected = !fresh && v->stats_supported &&
+			    ((v->adopted_ms && now - v->adopted_ms <= m->cfg->stats_stale_ms) ||
+			     (v->stats_seen_ms && now - v->stats_seen_ms <= m->cfg->stats_stale_ms));
 	if (!fresh)
 		return;
 	if (gstat_known(s, GSTAT_AVAIL))
@@ -586,6 +705,21 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 	else
 		return;
 	p->free_bytes = gstat_known(s, GSTAT_FREE) ? s->val[GSTAT_FREE] : 0;
+	/*
+	 * What the balloon did since the sample was taken (a deflation in
+	 * flight counts: the policy grants on top of the target). Without this,
+	 * every round until the next sample would take the same excess again
+	 * (seen: 512 -> 128 MiB in 0.5 s on one sample, far below what the
+	 * guest used), or grant the same shortfall again.
+	 */
+	now_size = MAX(p->actual_bytes, p->target_bytes);
+	if (now_size >= v->stats_actual) {
+		p->avail_bytes = MIN(p->avail_bytes + (now_size - v->stats_actual), now_size);
+		p->free_bytes = MIN(p->free_bytes + (now_size - v->stats_actual), now_size);
+	} else {
+		p->avail_bytes = sat_sub(p->avail_bytes, v->stats_actual - now_size);
+		p->free_bytes = sat_sub(p->free_bytes, v->stats_actual - now_size);
+	}
 	p->total_bytes = gstat_known(s, GSTAT_TOTAL) ? s->val[GSTAT_TOTAL] : p->max_bytes;
 	p->swapin_pps = v->rates.swapin_pps;
 	p->majflt_ps = v->rates.majflt_ps;
@@ -1302,6 +1436,7 @@ static json_t *vm_json(const struct manager *m, const struct vm *v, bool status_
 	json_object_set_new(o, "stats_bad_values", json_integer((json_int_t)v->stats_bad_values));
 	json_object_set_new(o, "stats_clamped", json_integer((json_int_t)v->stats_clamped));
 	json_object_set_new(o, "stats_bad_replies", json_integer((json_int_t)v->stats_bad_replies));
+	json_object_set_new(o, "stats_moving", json_integer((json_int_t)v->stats_moving));
 	{
 		const struct qmp_client_counters *qc = qmp_client_counters(v->qmp);
 

@@ -32,6 +32,13 @@ enum vm_setup {
 	SETUP_DONE,
 };
 
+#define VM_ACTUAL_HISTORY 16
+
+struct actual_obs {
+	uint64_t wall_ms;	/* CLOCK_REALTIME, like QEMU's stats last-update */
+	uint64_t actual;
+};
+
 struct vm {
 	struct manager *mgr;
 	struct vm_config cfg;
@@ -63,6 +70,22 @@ struct vm {
 	/* guest statistics */
 	struct guest_stats stats;
 	uint64_t stats_rx_ms;		/* when the last new sample arrived */
+	/*
+	 * A guest sample describes the guest at the second it was taken
+	 * (last-update), when the balloon may have had another size than now:
+	 * recent sizes are kept with the wall-clock time they were seen, and a
+	 * sample is used only when the balloon's size at that second is known
+	 * (stats_actual). Levels are then corrected by what the balloon did
+	 * since, so a round never takes (or grants) the same memory twice on
+	 * one sample.
+	 */
+	struct actual_obs hist[VM_ACTUAL_HISTORY];
+	unsigned hist_len;
+	bool hist_dropped;		/* older entries were dropped */
+	uint64_t stats_actual;
+	uint64_t stats_moving;		/* samples not used: balloon was moving */
+	uint64_t stats_seen_ms;		/* when the guest last sent a new sample */
+	uint64_t adopted_ms;
 	struct rate_state rate_state;
 	struct guest_rates rates;
 	uint64_t stats_bad_values;	/* malformed values dropped */

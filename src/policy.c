@@ -302,6 +302,7 @@ static void blind_reclaim(const struct policy_params *p, struct policy_host *h,
 		const struct policy_vm *v = &vms[i];
 
 		if (vm_actionable(v) && v->state == VM_OK && !v->stats_valid &&
+		    !v->stats_expected &&
 		    h->now_ms >= v->cooldown_until_ms && v->target_bytes > v->min_bytes &&
 		    v->actual_bytes <= v->target_bytes + TOL_BYTES)
 			nblind++;
@@ -311,6 +312,7 @@ static void blind_reclaim(const struct policy_params *p, struct policy_host *h,
 		uint64_t take;
 
 		if (!vm_actionable(v) || v->state != VM_OK || v->stats_valid ||
+		    v->stats_expected ||
 		    h->now_ms < v->cooldown_until_ms || v->target_bytes <= v->min_bytes ||
 		    v->actual_bytes > v->target_bytes + TOL_BYTES)
 			continue;

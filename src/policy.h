@@ -75,6 +75,12 @@ struct policy_vm {
 	bool active;		/* QMP ready, balloon present, not paused */
 	uint64_t actual_bytes;
 	bool stats_valid;	/* recent, sane guest stats below */
+	/*
+	 * No usable sample right now, but the guest reports stats (just
+	 * adopted, or its balloon was moving when it measured): not a blind
+	 * donor, wait for the next sample.
+	 */
+	bool stats_expected;
 	uint64_t avail_bytes;
 	uint64_t free_bytes;
 	uint64_t total_bytes;

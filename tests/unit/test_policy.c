@@ -394,6 +394,21 @@ static void test_no_stats_donor_of_last_resort(void **state)
 	assert_false(v[0].set_target);
 }
 
+static void test_stats_expected_not_blind(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 0);
+	struct policy_vm v[2] = { vm(1024, 0), vm(1024, 100) };
+
+	/* no usable sample this round, but the guest reports: wait for it */
+	v[0].stats_valid = false;
+	v[0].stats_expected = true;
+	h.pressured = true;
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_true(h.unmet_bytes > 0);
+}
+
 static void test_inactive_untouched(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
@@ -629,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_pressure_event_counts),
 		cmocka_unit_test(test_lying_guest_gets_its_share_only),
 		cmocka_unit_test(test_no_stats_donor_of_last_resort),
+		cmocka_unit_test(test_stats_expected_not_blind),
 		cmocka_unit_test(test_inactive_untouched),
 		cmocka_unit_test(test_bounds_raised_min),
 		cmocka_unit_test(test_observe_never_acts),
