@@ -1,0 +1,27 @@
+# tests/fault/fault.mk - the fault suite: autoballoond (ASan+UBSan build) as
+# a whole process against fakeqmp (tests/fakeqmp), which plays QEMU for
+# faults real QEMU cannot be made to produce. Needs no root and no QEMU.
+#
+#   make check-fault    every tests/fault/test_*.c program (~2 min)
+
+FAULT_LIB_SRCS := tests/fault/fault.c
+FAULT_ALIB     := $(ASAN)/libfault.a
+FAULT_SRCS     := $(wildcard tests/fault/test_*.c)
+FAULT_BINS     := $(patsubst tests/fault/%.c,$(ASAN)/tests/fault/%,$(FAULT_SRCS))
+
+$(call aobj,$(FAULT_LIB_SRCS) $(FAULT_SRCS)): SAN_CFLAGS += -Ibench -Itests/fakeqmp
+
+$(FAULT_ALIB): $(call aobj,$(FAULT_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(Q)ar rcs $@ $^
+
+$(ASAN)/tests/fault/%: $(ASAN)/obj/tests/fault/%.o $(FAULT_ALIB) $(FQ_ALIB) $(HX_ALIB) $(ALIB)
+	@mkdir -p $(@D)
+	$(call msg,LD-SAN,$@)
+	$(Q)$(CC) $(SAN_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+.PHONY: check-fault
+check-fault: $(FAULT_BINS) $(FAKEQMP_ASAN) $(ASAN)/autoballoond $(ASAN)/autoballoonctl
+	@scripts/run-tests fault $(FAULT_BINS)
+
+CHECK_STEPS += check-fault
