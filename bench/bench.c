@@ -69,7 +69,8 @@ struct opts {
 	bool daemon_verbose;
 	bool verbose;
 	bool check;		/* smoke test: validate results, exit 77 to skip */
-	char **workload_argv;	/* --workload PATH ARGS... */
+	const char *workload_path;	/* --workload PATH ARGS... */
+	char **workload_argv;		/* the ARGS */
 	int workload_argc;
 	char command[2048];	/* the command line, for the record */
 };
@@ -666,7 +667,6 @@ static int start_guest(struct run *r, struct guest *g)
 {
 	const struct opts *o = r->o;
 	const struct scenario *s = r->s;
-	bool custom = o->workload_argv != NULL;
 	char rundir[PATH_MAX];
 	int rc;
 
@@ -691,7 +691,6 @@ static int start_guest(struct run *r, struct guest *g)
 		.extra_args = g->extra,
 	};
 
-	(void)custom;
 	rc = hx_vm_start(&vo, &g->vm);
 	if (rc < 0) {
 		fprintf(stderr, "autoballoon-bench: %s: starting guest %s: %s\n", r->id,
@@ -720,6 +719,7 @@ static json_t *run_json(struct run *r)
 {
 	json_t *j = json_object(), *guests = json_array();
 	double tmax = NAN, tsum = 0, grant = NAN, stall = NAN, reinf = NAN, bal_sum = 0;
+	double metric = r->s->metric[0] ? 0 : NAN;
 	unsigned finished = 0, unfinished = 0, oom = 0, nbal = 0;
 	uint64_t max = (uint64_t)(r->o->guest_mem ? r->o->guest_mem : r->s->guest_mem_mib) << 20;
 
@@ -767,6 +767,11 @@ static json_t *run_json(struct run *r)
 			json_object_set_new(gj, "error", json_string(g->error));
 		if (g->result_kv)
 			json_object_set(gj, "result", g->result_kv);
+		if (r->s->metric[0]) {
+			json_t *mv = g->result_kv ? json_object_get(g->result_kv, r->s->metric) : NULL;
+
+			metric = json_is_number(mv) ? metric + json_number_value(mv) : NAN;
+		}
 		if (g->sp.seen) {
 			json_object_set_new(gj, "spike", json_pack(
 				"{s:I,s:o,s:o,s:o,s:o,s:o,s:I,s:I}",
@@ -808,6 +813,8 @@ static json_t *run_json(struct run *r)
 	json_object_set_new(j, "guests_finished", json_integer(finished));
 	json_object_set_new(j, "guests_unfinished", json_integer(unfinished));
 	json_object_set_new(j, "final_balloon_mean_bytes", jnum(nbal ? bal_sum / nbal : NAN));
+	if (r->s->metric[0])
+		json_object_set_new(j, "workload_metric", jnum(metric));
 	json_object_set_new(j, "slice_peak_bytes", ju64(r->peak_usage));
 	json_object_set_new(j, "grant_latency_ms", jnum(grant));
 	json_object_set_new(j, "stall_ms", jnum(stall));
@@ -906,15 +913,15 @@ static json_t *run_one(const struct opts *o, const struct scenario *s,
 		g->runtime_s = NAN;
 		g->done_status = -1;
 		g->start_at_ms = (uint64_t)i * s->stagger_s * 1000;
-		if (o->workload_argv) {
-			const char *b = strrchr(o->workload_argv[0], '/');
+		if (o->workload_path) {
+			const char *b = strrchr(o->workload_path, '/');
 			size_t al = 0;
 
 			snprintf(g->workload, sizeof(g->workload), "%s",
-				 b ? b + 1 : o->workload_argv[0]);
-			for (int k = 1; k < o->workload_argc; k++) {
+				 b ? b + 1 : o->workload_path);
+			for (int k = 0; k < o->workload_argc; k++) {
 				int w = snprintf(g->args + al, sizeof(g->args) - al, "%s%s",
-						 k > 1 ? "," : "", o->workload_argv[k]);
+						 k > 0 ? "," : "", o->workload_argv[k]);
 
 				if (w < 0 || (size_t)w >= sizeof(g->args) - al)
 					break;
@@ -1272,7 +1279,7 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 		"host_swap_in_pages", "host_swap_out_pages", "workload_time_s",
 		"workload_time_mean_s", "oom_kills", "guests_unfinished",
 		"final_balloon_mean_bytes", "slice_peak_bytes", "grant_latency_ms",
-		"stall_ms", "reinflate_s",
+		"stall_ms", "reinflate_s", "workload_metric",
 	};
 
 	json_object_set_new(root, "scenario", json_string(s->name));
@@ -1283,10 +1290,11 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 		"guest_mem_mib", (json_int_t)(o->guest_mem ? o->guest_mem : s->guest_mem_mib),
 		"slice_mem_mib", (json_int_t)(o->slice_mem ? o->slice_mem : s->slice_mem_mib),
 		"swap_mib", (json_int_t)(o->swap_set ? o->swap : s->swap_mib),
-		"workload", o->workload_argv ? o->workload_argv[0] : s->workload,
+		"workload", o->workload_path ? o->workload_path : s->workload,
 		"args", s->args,
 		"timeout_s", (json_int_t)(o->timeout ? o->timeout : s->timeout_s),
 		"stagger_s", (json_int_t)s->stagger_s));
+	json_object_set_new(json_object_get(root, "config"), "metric", json_string(s->metric));
 	json_object_set_new(root, "command", json_string(o->command));
 	machine_json(root, accel);
 	for (size_t k = 0; k < o->nmodes; k++) {
@@ -1301,7 +1309,7 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 			struct stat3 st = runs_stat(mr, keys[i]);
 
 			if (strstr(keys[i], "grant") || strstr(keys[i], "stall") ||
-			    strstr(keys[i], "reinflate")) {
+			    strstr(keys[i], "reinflate") || strstr(keys[i], "metric")) {
 				if (!st.valid)
 					continue;
 			}
@@ -1586,7 +1594,7 @@ int main(int argc, char **argv)
 	sibling_binary("autoballoonctl", ctl_bin, sizeof(ctl_bin));
 	o.daemon_bin = daemon_bin;
 	o.ctl_bin = ctl_bin;
-	while ((c = getopt_long(argc, argv, "+vh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vh", lopts, NULL)) != -1) {
 		switch (c) {
 		case O_SCENARIO: o.scenario = optarg; break;
 		case O_SCNDIR: o.scenario_dir = optarg; break;
@@ -1634,16 +1642,16 @@ int main(int argc, char **argv)
 		case O_PLOTS: plots = optarg; break;
 		case O_COMMAND: report_cmd = optarg; break;
 		case O_WORKLOAD:
-			/* PATH and everything after it */
-			o.workload_argv = &argv[optind - 1];
-			o.workload_argc = argc - optind + 1;
-			optind = argc;
+			/* PATH, and everything after it are its arguments */
+			o.workload_path = optarg;
+			o.workload_argv = &argv[optind];
+			o.workload_argc = argc - optind;
 			break;
 		case 'v': o.verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
-		if (o.workload_argv)
+		if (o.workload_path)
 			break;
 	}
 	if (report) {
@@ -1669,7 +1677,7 @@ int main(int argc, char **argv)
 		return bench_report(&argv[optind], (size_t)(argc - optind), md, plots,
 				    report_cmd) < 0 ? 1 : 0;
 	}
-	if (optind < argc && !o.workload_argv) {
+	if (optind < argc && !o.workload_path) {
 		fprintf(stderr, "autoballoon-bench: unexpected argument \"%s\"\n", argv[optind]);
 		return 2;
 	}
@@ -1720,12 +1728,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "autoballoon-bench: accel detection: %s\n", strerror(-rc));
 		return 1;
 	}
-	if (o.workload_argv) {
-		rc = make_custom_image(o.image_dir, out_abs, o.workload_argv[0], image_dir,
+	if (o.workload_path) {
+		for (int k = 0; k < o.workload_argc; k++) {
+			if (strpbrk(o.workload_argv[k], ", \t\"'\\")) {
+				fprintf(stderr, "autoballoon-bench: --workload: arguments cannot "
+					"contain commas, spaces or quotes: \"%s\"\n",
+					o.workload_argv[k]);
+				return 2;
+			}
+		}
+		rc = make_custom_image(o.image_dir, out_abs, o.workload_path, image_dir,
 				       sizeof(image_dir));
 		if (rc < 0) {
 			fprintf(stderr, "autoballoon-bench: --workload %s: %s\n",
-				o.workload_argv[0], strerror(-rc));
+				o.workload_path, strerror(-rc));
 			return 1;
 		}
 	}

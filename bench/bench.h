@@ -49,6 +49,8 @@ struct scenario {
 	unsigned stagger_s;	/* between QEMU starts */
 	unsigned min_host_cpus;	/* refuse to run on smaller machines */
 	unsigned min_host_mem_mib;
+	char metric[48];	/* a key of the workloads' result lines, summed over
+				 * the guests per run ("" = none) */
 
 	char workload[64];
 	char args[512];		/* {i} {n} {i*K} are expanded per guest */

@@ -1,10 +1,570 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * bench_report.c - `autoballoon-bench --report`: docs/benchmarks.md and the
+ * gnuplot PNGs, from the result directories of real runs (summary.json,
+ * runs/MODE-REP.json, runs/MODE-REP-series.csv). Nothing in the report is
+ * typed in: every number comes from those files.
+ */
 #include "bench.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MIB_D (1024.0 * 1024.0)
+#define MAX_PLOT_GUESTS 8
+
+struct scen_res {
+	char dir[PATH_MAX];
+	json_t *summary;
+	json_t *runs[BM_COUNT][64];
+	size_t nruns[BM_COUNT];
+};
+
+static const json_t *mode_sum(const struct scen_res *r, enum bench_mode m)
+{
+	return json_object_get(json_object_get(r->summary, "modes"), bench_mode_name(m));
+}
+
+static const json_t *stat_of(const struct scen_res *r, enum bench_mode m, const char *key)
+{
+	const json_t *s = json_object_get(mode_sum(r, m), key);
+
+	return json_is_object(s) ? s : NULL;
+}
+
+static double stat_med(const struct scen_res *r, enum bench_mode m, const char *key)
+{
+	const json_t *s = stat_of(r, m, key);
+
+	return s ? json_number_value(json_object_get(s, "median")) : NAN;
+}
+
+/* "median (min-max)" with a scale and a number of decimals. */
+static void fmt_stat(char *buf, size_t len, const json_t *s, double div, int dec)
+{
+	double med, lo, hi;
+
+	if (!s) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	med = json_number_value(json_object_get(s, "median")) / div;
+	lo = json_number_value(json_object_get(s, "min")) / div;
+	hi = json_number_value(json_object_get(s, "max")) / div;
+	if (lo == hi)
+		snprintf(buf, len, "%.*f", dec, med);
+	else
+		snprintf(buf, len, "%.*f (%.*f-%.*f)", dec, med, dec, lo, dec, hi);
+}
+
+static int load_dir(const char *dir, struct scen_res *r)
+{
+	char p[PATH_MAX + 64];
+	DIR *d;
+	struct dirent *e;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->dir, sizeof(r->dir), "%s", dir);
+	snprintf(p, sizeof(p), "%s/summary.json", dir);
+	r->summary = json_load_file(p, JSON_DECODE_INT_AS_REAL, NULL);
+	if (!r->summary || !json_is_object(json_object_get(r->summary, "modes"))) {
+		fprintf(stderr, "autoballoon-bench: %s: missing or not a bench summary\n", p);
+		json_decref(r->summary);
+		r->summary = NULL;
+		return -ENOENT;
+	}
+	snprintf(p, sizeof(p), "%s/runs", dir);
+	d = opendir(p);
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char q[PATH_MAX + 300];
+		json_t *run;
+		enum bench_mode m;
+
+		if (n < 6 || strcmp(e->d_name + n - 5, ".json"))
+			continue;
+		snprintf(q, sizeof(q), "%s/%s", p, e->d_name);
+		run = json_load_file(q, JSON_DECODE_INT_AS_REAL, NULL);
+		if (!run || bench_mode_parse(json_string_value(json_object_get(run, "mode")) ?
+					     json_string_value(json_object_get(run, "mode")) : "",
+					     &m) < 0 || r->nruns[m] >= 64) {
+			json_decref(run);
+			continue;
+		}
+		r->runs[m][r->nruns[m]++] = run;
+	}
+	if (d)
+		closedir(d);
+	/* order by rep */
+	for (int m = 0; m < BM_COUNT; m++) {
+		for (size_t i = 1; i < r->nruns[m]; i++) {
+			for (size_t k = i; k > 0; k--) {
+				json_t **a = &r->runs[m][k - 1], **b = &r->runs[m][k];
+
+				if (json_number_value(json_object_get(*a, "rep")) <=
+				    json_number_value(json_object_get(*b, "rep")))
+					break;
+				json_t *t = *a;
+				*a = *b;
+				*b = t;
+			}
+		}
+	}
+	return 0;
+}
+
+static void free_dir(struct scen_res *r)
+{
+	json_decref(r->summary);
+	for (int m = 0; m < BM_COUNT; m++)
+		for (size_t i = 0; i < r->nruns[m]; i++)
+			json_decref(r->runs[m][i]);
+}
+
+/* ---------------------------------------------------------------- plots */
+
+static int header_index(const char *header, const char *name)
+{
+	char buf[65536], *save = NULL, *tok;
+	int i = 1;
+
+	snprintf(buf, sizeof(buf), "%s", header);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save), i++)
+		if (!strcmp(tok, name))
+			return i;
+	return 0;
+}
+
+/* One PNG: per-guest balloon actual (solid) and target (dotted), the slice's
+ * usage and limit, host swap-in/out per second on the right axis. */
+static int plot_run(const char *csv, const char *png, const char *title)
+{
+	static const char *const colors[] = { "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+					      "#9467bd", "#8c564b", "#e377c2", "#17becf" };
+	char header[65536], gp[PATH_MAX + 300], col[64];
+	FILE *f = fopen(csv, "r"), *g;
+	int n = 0, status;
+	pid_t pid;
+
+	if (!f)
+		return -errno;
+	if (!fgets(header, sizeof(header), f)) {
+		fclose(f);
+		return -EINVAL;
+	}
+	fclose(f);
+	snprintf(gp, sizeof(gp), "%s.gp", png);
+	g = fopen(gp, "w");
+	if (!g)
+		return -errno;
+	fprintf(g, "set terminal pngcairo size 960,440 font ',9'\n"
+		"set output '%s'\nset datafile separator ','\nset title '%s' noenhanced\n"
+		"set xlabel 'time (s)'\nset ylabel 'MiB'\nset y2label 'host swap (pages/s)'\n"
+		"set ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\n"
+		"set key outside right top box font ',8'\nset grid\n", png, title);
+	fprintf(g, "plot '%s' every ::1 using 1:($%d/1048576) with lines lw 2 lc 'black' "
+		"title 'slice usage'", csv, header_index(header, "host_usage_bytes"));
+	fprintf(g, ", '' every ::1 using 1:($%d/1048576) with lines dt 2 lc 'black' "
+		"title 'slice limit'", header_index(header, "host_limit_bytes"));
+	for (int i = 1; i <= MAX_PLOT_GUESTS; i++) {
+		int ca, ct;
+
+		snprintf(col, sizeof(col), "g%d_actual_bytes", i);
+		ca = header_index(header, col);
+		snprintf(col, sizeof(col), "g%d_target_bytes", i);
+		ct = header_index(header, col);
+		if (!ca)
+			break;
+		fprintf(g, ", '' every ::1 using 1:($%d/1048576) with lines lw 1.5 lc '%s' "
+			"title 'g%d actual'", ca, colors[(i - 1) % 8], i);
+		if (ct)
+			fprintf(g, ", '' every ::1 using 1:($%d/1048576) with lines dt 3 lc '%s' "
+				"title 'g%d target'", ct, colors[(i - 1) % 8], i);
+		n++;
+	}
+	fprintf(g, ", '' every ::1 using 1:%d axes x1y2 with impulses lw 2 lc 'red' "
+		"title 'swap-in/s'", header_index(header, "pswpin_ps"));
+	fprintf(g, ", '' every ::1 using 1:%d axes x1y2 with impulses lc '#aa6666' "
+		"title 'swap-out/s'\n", header_index(header, "pswpout_ps"));
+	fclose(g);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", 1);
+
+		if (null >= 0)
+			dup2(null, 2);
+		execlp("gnuplot", "gnuplot", gp, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -ECHILD;
+	unlink(gp);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 && n ? 0 : -EIO;
+}
+
+static void plot_name(char *buf, size_t len, const char *scen, enum bench_mode m)
+{
+	char mode[32];
+
+	snprintf(mode, sizeof(mode), "%s", bench_mode_name(m));
+	for (char *c = mode; *c; c++)
+		if (*c == '+')
+			*c = '-';
+	snprintf(buf, len, "%s-%s.png", scen, mode);
+}
+
+/* plot_dir relative to the directory of md_path, for the links */
+static void rel_link(char *buf, size_t len, const char *md_path, const char *plot_dir)
+{
+	char md_abs[PATH_MAX], pd_abs[PATH_MAX], mdd[PATH_MAX], *slash;
+
+	snprintf(mdd, sizeof(mdd), "%s", md_path);
+	slash = strrchr(mdd, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(mdd, sizeof(mdd), ".");
+	if (realpath(mdd, md_abs) && realpath(plot_dir, pd_abs)) {
+		size_t n = strlen(md_abs);
+
+		if (!strncmp(pd_abs, md_abs, n) && pd_abs[n] == '/') {
+			snprintf(buf, len, "%s", pd_abs + n + 1);
+			return;
+		}
+		snprintf(buf, len, "%s", pd_abs);
+		return;
+	}
+	snprintf(buf, len, "%s", plot_dir);
+}
+
+/* --------------------------------------------------------------- report */
+
+static const char *sname(const struct scen_res *r)
+{
+	const char *s = json_string_value(json_object_get(r->summary, "scenario"));
+
+	return s ? s : "?";
+}
+
+static void targets(FILE *md, struct scen_res *res, size_t n)
+{
+	fprintf(md, "## Targets\n\nChecked by the report generator against the medians "
+		"below (a target whose modes were not run is skipped).\n\n"
+		"| target | measured | met |\n|---|---|---|\n");
+	for (size_t i = 0; i < n; i++) {
+		struct scen_res *r = &res[i];
+		const char *s = sname(r);
+		double v, w;
+
+		if (!strcmp(s, "seed-small")) {
+			double a_in = stat_med(r, BM_AUTO, "host_swap_in_pages");
+			double a_out = stat_med(r, BM_AUTO, "host_swap_out_pages");
+			double n_in = stat_med(r, BM_NONE, "host_swap_in_pages");
+			double n_out = stat_med(r, BM_NONE, "host_swap_out_pages");
+
+			if (!isnan(a_in) && !isnan(n_in)) {
+				v = a_in + a_out;
+				w = n_in + n_out;
+				fprintf(md, "| seed-small: auto host swap-in+out <= 1%% of none | "
+					"%.0f vs %.0f pages (%.2f%%) | %s |\n", v, w,
+					w > 0 ? 100 * v / w : 0, v <= 0.01 * w ? "yes" : "**no**");
+			}
+			v = stat_med(r, BM_AUTO, "workload_time_s");
+			w = stat_med(r, BM_UNPRESSURED, "workload_time_s");
+			if (!isnan(v) && !isnan(w))
+				fprintf(md, "| seed-small: auto time <= 1.10 x unpressured | %.1f s vs "
+					"%.1f s (%.2fx) | %s |\n", v, w, v / w,
+					v <= 1.10 * w ? "yes" : "**no**");
+			for (enum bench_mode m = BM_FPR; m <= BM_MOM; m++) {
+				double as, os, at, ot;
+
+				if (m == BM_STATIC)
+					continue;
+				as = stat_med(r, BM_AUTO, "host_swap_in_pages") +
+				     stat_med(r, BM_AUTO, "host_swap_out_pages");
+				os = stat_med(r, m, "host_swap_in_pages") +
+				     stat_med(r, m, "host_swap_out_pages");
+				at = stat_med(r, BM_AUTO, "workload_time_s");
+				ot = stat_med(r, m, "workload_time_s");
+				if (isnan(as) || isnan(os))
+					continue;
+				fprintf(md, "| seed-small: auto no worse than %s (swap, time) | "
+					"swap %.0f vs %.0f pages, time %.1f vs %.1f s | %s |\n",
+					bench_mode_name(m), as, os, at, ot,
+					as <= os && (isnan(ot) || at <= ot) ? "yes" : "**no**");
+			}
+		}
+	}
+}
+
+static void spike_targets(FILE *md, struct scen_res *r)
+{
+	static const struct { enum bench_mode m; double limit_ms; } t[] = {
+		{ BM_AUTO, 1000 }, { BM_AUTO_GUEST, 100 } };
+
+	for (size_t i = 0; i < 2; i++) {
+		double v = stat_med(r, t[i].m, "grant_latency_ms");
+
+		if (!r->nruns[t[i].m])
+			continue;
+		if (isnan(v))
+			fprintf(md, "| spike: memory granted within %.0f ms with %s | not granted "
+				"in the median run | **no** |\n", t[i].limit_ms,
+				bench_mode_name(t[i].m));
+		else
+			fprintf(md, "| spike: memory granted within %.0f ms with %s | %.0f ms | %s |\n",
+				t[i].limit_ms, bench_mode_name(t[i].m), v,
+				v <= t[i].limit_ms ? "yes" : "**no**");
+	}
+}
+
+static void auto_vs_fpr(FILE *md, struct scen_res *r)
+{
+	double as = stat_med(r, BM_AUTO, "host_swap_in_pages") +
+		    stat_med(r, BM_AUTO, "host_swap_out_pages");
+	double fs = stat_med(r, BM_FPR, "host_swap_in_pages") +
+		    stat_med(r, BM_FPR, "host_swap_out_pages");
+	double at = stat_med(r, BM_AUTO, "workload_time_s");
+	double ft = stat_med(r, BM_FPR, "workload_time_s");
+
+	if (isnan(as) || isnan(fs))
+		return;
+	fprintf(md, "| %s: auto at least as good as fpr | swap %.0f vs %.0f pages, time "
+		"%.1f vs %.1f s | %s |\n", sname(r), as, fs, at, ft,
+		as <= fs && (isnan(ft) || isnan(at) || at <= ft * 1.02) ? "yes" : "**no**");
+}
+
+static void zero_oom(FILE *md, struct scen_res *res, size_t n)
+{
+	for (int m = 0; m < BM_COUNT; m++) {
+		double worst = 0;
+		bool any = false;
+
+		for (size_t i = 0; i < n; i++) {
+			const json_t *s = stat_of(&res[i], (enum bench_mode)m, "oom_kills");
+
+			if (!s)
+				continue;
+			any = true;
+			if (json_number_value(json_object_get(s, "max")) > worst)
+				worst = json_number_value(json_object_get(s, "max"));
+		}
+		if (any)
+			fprintf(md, "| zero guest OOM kills with %s (every run, every scenario) | "
+				"at most %.0f | %s |\n", bench_mode_name((enum bench_mode)m), worst,
+				worst == 0 ? "yes" : "**no**");
+	}
+}
+
+static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
+			     const char *plot_link)
+{
+	const json_t *cfg = json_object_get(r->summary, "config");
+	bool spike = false;
+	char a[96], b[96], c[96], d[96], e[96], f[96];
+
+	for (int m = 0; m < BM_COUNT; m++)
+		if (stat_of(r, (enum bench_mode)m, "grant_latency_ms"))
+			spike = true;
+	fprintf(md, "## %s\n\n%s\n\n", sname(r),
+		json_string_value(json_object_get(r->summary, "description")));
+	fprintf(md, "%lld guests x %lld MiB, slice %lld MiB, swap %lld MiB, workload `%s %s`, "
+		"stagger %lld s, run cap %lld s. Command: `%s`.\n\n",
+		(long long)json_number_value(json_object_get(cfg, "guests")),
+		(long long)json_number_value(json_object_get(cfg, "guest_mem_mib")),
+		(long long)json_number_value(json_object_get(cfg, "slice_mem_mib")),
+		(long long)json_number_value(json_object_get(cfg, "swap_mib")),
+		json_string_value(json_object_get(cfg, "workload")),
+		json_string_value(json_object_get(cfg, "args")),
+		(long long)json_number_value(json_object_get(cfg, "stagger_s")),
+		(long long)json_number_value(json_object_get(cfg, "timeout_s")),
+		json_string_value(json_object_get(r->summary, "command")));
+	const char *metric = json_string_value(json_object_get(cfg, "metric"));
+	bool has_metric = metric && metric[0];
+
+	fprintf(md, "| RUN | TIME(s) | SWAP IN | SWAP OUT | OOM kills | unfinished | "
+		"final balloon (MiB/guest)%s%s%s%s |\n|---|---|---|---|---|---|---|%s%s\n",
+		spike ? " | grant (ms) | stall (ms) | re-inflate (s)" : "",
+		has_metric ? " | " : "", has_metric ? metric : "",
+		has_metric ? " (sum)" : "",
+		spike ? "---|---|---|" : "", has_metric ? "---|" : "");
+	for (int m = 0; m < BM_COUNT; m++) {
+		enum bench_mode mm = (enum bench_mode)m;
+
+		if (!mode_sum(r, mm))
+			continue;
+		fmt_stat(a, sizeof(a), stat_of(r, mm, "workload_time_s"), 1, 1);
+		fmt_stat(b, sizeof(b), stat_of(r, mm, "host_swap_in_pages"), 1, 0);
+		fmt_stat(c, sizeof(c), stat_of(r, mm, "host_swap_out_pages"), 1, 0);
+		fmt_stat(d, sizeof(d), stat_of(r, mm, "oom_kills"), 1, 0);
+		fmt_stat(e, sizeof(e), stat_of(r, mm, "guests_unfinished"), 1, 0);
+		fmt_stat(f, sizeof(f), stat_of(r, mm, "final_balloon_mean_bytes"), MIB_D, 0);
+		fprintf(md, "| %s (%lld runs) | %s | %s | %s | %s | %s | %s", bench_mode_name(mm),
+			(long long)json_number_value(json_object_get(mode_sum(r, mm), "runs")),
+			a, b, c, d, e, f);
+		if (spike) {
+			fmt_stat(a, sizeof(a), stat_of(r, mm, "grant_latency_ms"), 1, 0);
+			fmt_stat(b, sizeof(b), stat_of(r, mm, "stall_ms"), 1, 0);
+			fmt_stat(c, sizeof(c), stat_of(r, mm, "reinflate_s"), 1, 1);
+			fprintf(md, " | %s | %s | %s", a, b, c);
+		}
+		if (has_metric) {
+			fmt_stat(a, sizeof(a), stat_of(r, mm, "workload_metric"), 1, 1);
+			fprintf(md, " | %s", a);
+		}
+		fprintf(md, " |\n");
+	}
+	fprintf(md, "\nMedians over the runs, (min-max) when they differ. TIME: until the "
+		"last guest finished its workload (\"-\": a guest did not finish within the "
+		"cap). SWAP IN/OUT: host pages (`/proc/vmstat`, host-wide). Final balloon: "
+		"guest max minus its logical memory when its workload ended, mean over the "
+		"guests.\n\n");
+
+	/* the seed's table shape, every run */
+	fprintf(md, "<details><summary>Every run</summary>\n\n");
+	for (int m = 0; m < BM_COUNT; m++) {
+		if (!r->nruns[m])
+			continue;
+		fprintf(md, "%s:\n\n    RUN TIME(s) SWAP IN SWAP OUT  OOM  final actual per guest (MiB)\n",
+			bench_mode_name((enum bench_mode)m));
+		for (size_t i = 0; i < r->nruns[m]; i++) {
+			json_t *run = r->runs[m][i], *g;
+			json_t *t = json_object_get(run, "workload_time_s");
+			size_t k;
+
+			fprintf(md, "    %3.0f %7s %7.0f %8.0f %4.0f  ",
+				json_number_value(json_object_get(run, "rep")),
+				json_is_number(t) ? (snprintf(a, sizeof(a), "%.1f",
+							      json_number_value(t)), a) : "-",
+				json_number_value(json_object_get(run, "host_swap_in_pages")),
+				json_number_value(json_object_get(run, "host_swap_out_pages")),
+				json_number_value(json_object_get(run, "oom_kills")));
+			json_array_foreach(json_object_get(run, "guests"), k, g) {
+				json_t *fa = json_object_get(g, "final_actual_bytes");
+
+				if (k >= 12) {
+					fprintf(md, " ...");
+					break;
+				}
+				if (json_is_number(fa))
+					fprintf(md, " %.0f", json_number_value(fa) / MIB_D);
+				else
+					fprintf(md, " -");
+			}
+			fprintf(md, "\n");
+		}
+		fprintf(md, "\n");
+	}
+	fprintf(md, "</details>\n\n");
+
+	/* plots of each mode's first run */
+	for (int m = 0; m < BM_COUNT; m++) {
+		char csv[PATH_MAX + 64], png[PATH_MAX + 64], name[128], title[256];
+		json_t *run = r->nruns[m] ? r->runs[m][0] : NULL;
+
+		if (!run)
+			continue;
+		snprintf(csv, sizeof(csv), "%s/runs/%s-%.0f-series.csv", r->dir,
+			 bench_mode_name((enum bench_mode)m),
+			 json_number_value(json_object_get(run, "rep")));
+		plot_name(name, sizeof(name), sname(r), (enum bench_mode)m);
+		snprintf(png, sizeof(png), "%s/%s", plot_dir, name);
+		snprintf(title, sizeof(title), "%s, %s, run %.0f: balloon actual (solid) and "
+			 "target (dotted) per guest, slice usage, host swap",
+			 sname(r), bench_mode_name((enum bench_mode)m),
+			 json_number_value(json_object_get(run, "rep")));
+		if (plot_run(csv, png, title) == 0)
+			fprintf(md, "![%s %s](%s/%s)\n\n", sname(r),
+				bench_mode_name((enum bench_mode)m), plot_link, name);
+		else
+			fprintf(md, "(no plot for %s: %s missing or gnuplot failed)\n\n",
+				bench_mode_name((enum bench_mode)m), csv);
+	}
+}
 
 int bench_report(char *const *dirs, size_t ndirs, const char *md_path,
 		 const char *plot_dir, const char *command)
 {
-	return -ENOSYS;
+	struct scen_res *res = calloc(ndirs ? ndirs : 1, sizeof(*res));
+	char tmp[PATH_MAX + 8], link[PATH_MAX];
+	const json_t *machine = NULL;
+	size_t n = 0;
+	FILE *md;
+	char mkcmd[PATH_MAX + 16];
+
+	if (!res)
+		return -ENOMEM;
+	for (size_t i = 0; i < ndirs; i++) {
+		if (load_dir(dirs[i], &res[n]) == 0)
+			n++;
+	}
+	if (!n) {
+		free(res);
+		return -ENOENT;
+	}
+	snprintf(mkcmd, sizeof(mkcmd), "mkdir -p '%s'", plot_dir);
+	if (system(mkcmd) != 0)
+		return -EIO;
+	rel_link(link, sizeof(link), md_path, plot_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", md_path);
+	md = fopen(tmp, "w");
+	if (!md) {
+		free(res);
+		return -errno;
+	}
+	machine = json_object_get(res[0].summary, "machine");
+	fprintf(md, "# Benchmarks\n\n"
+		"Generated by `%s` (`autoballoon-bench`, then `autoballoon-bench --report`) "
+		"from the result files in its output directories; no number here is typed in.\n\n",
+		command);
+	fprintf(md, "- Machine: %s, %.0f CPUs, %.0f MiB, kernel %s, guests under %s\n",
+		json_string_value(json_object_get(machine, "cpu")),
+		json_number_value(json_object_get(machine, "cpus")),
+		json_number_value(json_object_get(machine, "mem_mib")),
+		json_string_value(json_object_get(machine, "kernel")),
+		json_string_value(json_object_get(machine, "accel")));
+	for (size_t i = 0; i < n; i++)
+		fprintf(md, "- %s: run %s\n", sname(&res[i]),
+			json_string_value(json_object_get(res[i].summary, "date")));
+	fprintf(md, "\nModes: `unpressured` (no slice limit), `none` (no balloon action, free "
+		"page reporting off), `fpr` (free page reporting only), `static`, `proxmox`, "
+		"`mom` (autoballoond running the reference policies), `auto` (autoballoond, stock "
+		"guest driver), `auto+guest` (autoballoond + `virtio_autoballoon.ko`). Every mode "
+		"boots the same guests with the same QEMU options (deflate-on-oom on, stats every "
+		"1 s, two QMP sockets); only free page reporting (off in `none`), the slice limit "
+		"(none in `unpressured`), the daemon and the guest driver differ. Host swap is "
+		"counted host-wide from `/proc/vmstat` (pswpin/pswpout) over the run: anything "
+		"else swapping on the machine at the time would count too.\n\n");
+	targets(md, res, n);
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(sname(&res[i]), "spike"))
+			spike_targets(md, &res[i]);
+		auto_vs_fpr(md, &res[i]);
+	}
+	zero_oom(md, res, n);
+	fprintf(md, "\n");
+	for (size_t i = 0; i < n; i++)
+		scenario_section(md, &res[i], plot_dir, link);
+	if (fclose(md) != 0 || rename(tmp, md_path) < 0) {
+		for (size_t i = 0; i < n; i++)
+			free_dir(&res[i]);
+		free(res);
+		return -EIO;
+	}
+	printf("written: %s (plots in %s)\n", md_path, plot_dir);
+	for (size_t i = 0; i < n; i++)
+		free_dir(&res[i]);
+	free(res);
+	return 0;
 }

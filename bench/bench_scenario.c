@@ -182,6 +182,11 @@ static int on_scn_key(void *user, const char *section, const char *key,
 				scn_err(c, line, "[scenario] description: too long");
 			return 1;
 		}
+		if (!strcmp(key, "metric")) {
+			if (copy_str(s->metric, sizeof(s->metric), value) || !value[0])
+				scn_err(c, line, "[scenario] metric: expected a result key");
+			return 1;
+		}
 		for (size_t i = 0; i < sizeof(uint_keys) / sizeof(uint_keys[0]); i++) {
 			if (strcmp(key, uint_keys[i].key))
 				continue;
