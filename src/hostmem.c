@@ -194,6 +194,7 @@ int host_mem_read(const struct host_source *s, struct host_mem *ret)
 		ret->total_bytes = mi.total;
 		ret->avail_bytes = mi.available;
 		ret->used_bytes = mi.total - mi.available;
+		ret->swap_used_bytes = sat_sub(mi.swap_total, mi.swap_free);
 		return 0;
 	case HOST_CGROUP_V1:
 		limit_file = "memory.limit_in_bytes";
@@ -228,9 +229,8 @@ int host_mem_read(const struct host_source *s, struct host_mem *ret)
 	limit = MIN(limit, mi.total);
 	ret->total_bytes = limit;
 	ret->used_bytes = MIN(usage, limit);
-	ret->cg_swap_bytes = swap;
-	ret->avail_bytes = sat_sub(MIN(sat_sub(limit, usage) + MIN(inactive, usage), limit),
-				   swap);
+	ret->swap_used_bytes = swap;
+	ret->avail_bytes = MIN(sat_sub(limit, usage) + MIN(inactive, usage), limit);
 	/* The slice can never have more than the machine has free. */
 	ret->avail_bytes = MIN(ret->avail_bytes, mi.available);
 	return 0;

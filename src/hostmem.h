@@ -24,14 +24,12 @@ struct host_source {
 struct host_mem {
 	uint64_t total_bytes;	/* MemTotal, or the cgroup limit (capped to MemTotal) */
 	uint64_t used_bytes;	/* MemTotal - MemAvailable, or cgroup usage */
-	/*
-	 * What can be had without swapping: MemAvailable, or for a cgroup
-	 * limit - usage + inactive file pages - what the cgroup has in swap.
-	 * Swapped-out guest memory is a debt: it comes back as swap-in when
-	 * the guest touches it, and ballooning it out frees it for good.
-	 */
+	/* What can be had without swapping: MemAvailable, or for a cgroup
+	 * limit - usage + inactive file pages charged to it. */
 	uint64_t avail_bytes;
-	uint64_t cg_swap_bytes;	/* cgroup: its memory in swap (0 for the host) */
+	/* Memory in swap: the cgroup's, or the whole host's. Its growth
+	 * means the kernel is swapping now: pressure, whatever avail says. */
+	uint64_t swap_used_bytes;
 	uint64_t swap_total_bytes;
 	uint64_t swap_free_bytes;
 };

@@ -57,6 +57,8 @@ struct manager {
 	bool psi_ok;
 	bool pressure_pending;
 	struct policy_host ph;
+	uint64_t last_swap_bytes;	/* swap use at the last round */
+	bool last_swap_valid;
 	struct policy_params params;	/* cfg->params with host marks resolved */
 
 	struct vm **vms;
@@ -783,6 +785,10 @@ static void run_round(struct manager *m)
 	m->ph.avail_bytes = m->hm.avail_bytes;
 	m->ph.pressure_event = m->pressure_pending;
 	m->pressure_pending = false;
+	m->ph.swapped_bytes = m->last_swap_valid ?
+		sat_sub(m->hm.swap_used_bytes, m->last_swap_bytes) : 0;
+	m->last_swap_bytes = m->hm.swap_used_bytes;
+	m->last_swap_valid = true;
 	policy_round(&m->params, &m->ph, pv, m->nvms);
 	m->counters.rounds++;
 	if (m->ph.pressured || m->ph.need_bytes || m->ph.grant_bytes)
@@ -790,7 +796,7 @@ static void run_round(struct manager *m)
 			  "need %llu, reclaim %llu, unmet %llu, grant %llu MiB",
 			  (unsigned long long)(m->hm.avail_bytes / MIB),
 			  (unsigned long long)(m->hm.used_bytes / MIB),
-			  (unsigned long long)(m->hm.cg_swap_bytes / MIB),
+			  (unsigned long long)(m->hm.swap_used_bytes / MIB),
 			  m->ph.pressured ? " (pressured)" : "",
 			  (unsigned long long)(m->ph.need_bytes / MIB),
 			  (unsigned long long)(m->ph.reclaim_bytes / MIB),
@@ -1476,7 +1482,7 @@ json_t *manager_dump(const struct manager *m, bool status_only)
 	json_object_set_new(root, "vms", vms);
 	if (status_only)
 		return root;
-	json_object_set_new(host, "cgroup_swap_bytes", json_integer((json_int_t)m->hm.cg_swap_bytes));
+	json_object_set_new(host, "swap_used_bytes", json_integer((json_int_t)m->hm.swap_used_bytes));
 	json_object_set_new(host, "swap_total_bytes", json_integer((json_int_t)m->hm.swap_total_bytes));
 	json_object_set_new(host, "swap_free_bytes", json_integer((json_int_t)m->hm.swap_free_bytes));
 	json_object_set_new(root, "last_round", json_pack("{s:I,s:I,s:I,s:I,s:I}",

@@ -177,8 +177,8 @@ char *metrics_render(const json_t *dump)
 		    "Host (or slice) memory in use");
 	host_metric(&o, host, "available_bytes", "autoballoon_host_available_bytes",
 		    "Host (or slice) memory available without swapping");
-	host_metric(&o, host, "cgroup_swap_bytes", "autoballoon_host_slice_swap_bytes",
-		    "Memory of the slice in swap (counted as debt in available)");
+	host_metric(&o, host, "swap_used_bytes", "autoballoon_host_swap_used_bytes",
+		    "Memory of the host (or slice) in swap");
 	host_metric(&o, host, "pressured", "autoballoon_host_pressured",
 		    "1 while the host is under memory pressure (with hysteresis)");
 	host_metric(&o, host, "psi_some_avg10", "autoballoon_host_psi_some_avg10",

@@ -8,16 +8,21 @@
  *     virtio_autoballoon): accept it (target := actual) and cool down. A guest
  *     that makes no progress for uncoop_after_ms is uncooperative: stop
  *     pushing (target := actual) and retry much later.
- *  2. Guest wins: a guest with available memory under its buffer, or paging
- *     in (swap-in or major-fault rate over a threshold), is deflated now, up
- *     to its max. Under host pressure a guest above its weight's share of
- *     the pool gets no more than the host can spare: a lying guest cannot
- *     take memory the others need.
- *  3. Host takes from excess: when the host (or slice) is pressured, reclaim
- *     just enough to reach the high mark, water-filling on excess per
- *     weight, where excess = guest available (which counts page cache) -
- *     buffer - inflation still in flight. Never below min, at most
- *     step_inflate per VM per round, never from a guest in cool-down.
+ *  2. Guest wins: a guest that has used up half its buffer (available memory
+ *     under buffer/2), or is paging in (swap-in or major-fault rate over a
+ *     threshold), is deflated now to 1.5 buffers of available memory, up to
+ *     its max. Under host pressure a guest above its weight's share of the
+ *     pool gets no more than the host can spare: a lying guest cannot take
+ *     memory the others need. What the guest got (or took) is reserved for
+ *     it during its cool-down.
+ *  3. Host takes from excess: when the host (or slice) is pressured - its
+ *     available memory under the low mark, a PSI/vmpressure event, or its
+ *     swap use growing - reclaim just enough to reach the high mark (plus
+ *     what was just swapped out), water-filling on excess per weight, where
+ *     excess = guest available (which counts page cache) - buffer -
+ *     inflation in flight - the cool-down reserve. Never below min, at most
+ *     step_inflate per VM per round. Reclaim floor (buffer) and grant
+ *     trigger (buffer/2) are apart, so a lean guest does not flip-flop.
  *  4. Give back slowly: once the host has been relaxed (avail above the high
  *     mark) for relax_delay_ms, return up to giveback_bytes per VM per round
  *     from the spare above the high mark, neediest (least excess per
@@ -168,8 +173,11 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 
 	if (!v->active)
 		return;
-	if (v->state == VM_GUEST_DEFLATED && now >= v->cooldown_until_ms)
-		v->state = VM_OK;
+	if (now >= v->cooldown_until_ms) {
+		v->reserve_bytes = 0;
+		if (v->state == VM_GUEST_DEFLATED)
+			v->state = VM_OK;
+	}
 	if (v->state == VM_UNCOOPERATIVE) {
 		if (now < v->retry_at_ms)
 			return;
@@ -190,6 +198,7 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 		/* The guest took memory back on its own: it wins. */
 		v->state = VM_GUEST_DEFLATED;
 		v->cooldown_until_ms = now + p->cooldown_ms;
+		v->reserve_bytes += v->actual_bytes - v->target_bytes;
 		set_out(v, v->actual_bytes, REASON_GUEST_DEFLATED);
 		return;
 	}
@@ -213,13 +222,18 @@ static int64_t inflight_bytes(const struct policy_vm *v)
 	return (int64_t)v->actual_bytes - (int64_t)v->target_bytes;
 }
 
-/* Memory this guest could give without going under its buffer. */
-static uint64_t vm_excess(const struct policy_vm *v)
+/*
+ * Memory this guest could give without going under its buffer, counting
+ * inflation in flight and, during its cool-down, what it was just given.
+ */
+static uint64_t vm_excess(const struct policy_vm *v, uint64_t now)
 {
 	uint64_t ex = sat_sub(v->avail_bytes, v->buffer_bytes);
 
 	if (v->actual_bytes > v->target_bytes)
 		ex = sat_sub(ex, v->actual_bytes - v->target_bytes);
+	if (now < v->cooldown_until_ms)
+		ex = sat_sub(ex, v->reserve_bytes);
 	return ex;
 }
 
@@ -361,7 +375,8 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		bookkeeping(p, now, &vms[i]);
 
 	/* Host pressure with hysteresis; in-flight changes counted. */
-	if (h->avail_bytes < p->host_low_bytes || h->pressure_event)
+	if (h->avail_bytes < p->host_low_bytes || h->pressure_event ||
+	    h->swapped_bytes >= p->deadband_bytes)
 		h->pressured = true;
 	else if (h->avail_bytes > p->host_high_bytes)
 		h->pressured = false;
@@ -382,8 +397,8 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 
 		if ((!vm_actionable(v) && !took) || !v->stats_valid)
 			continue;
-		if (v->avail_bytes < v->buffer_bytes)
-			grant = v->buffer_bytes - v->avail_bytes + v->buffer_bytes / 2;
+		if (v->avail_bytes < v->buffer_bytes / 2)
+			grant = v->buffer_bytes + v->buffer_bytes / 2 - v->avail_bytes;
 		if (v->swapin_pps > p->swapin_pps_threshold ||
 		    v->majflt_ps > p->majflt_ps_threshold)
 			grant = MAX(grant, v->buffer_bytes);
@@ -403,6 +418,7 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		if (target > base + TOL_BYTES) {
 			set_out(v, target, REASON_GUEST_PRESSURE);
 			grants += target - base;
+			v->reserve_bytes += target - base;
 		}
 	}
 	eff_avail -= (int64_t)grants;
@@ -412,6 +428,9 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	h->need_bytes = 0;
 	if (h->pressured || eff_avail < (int64_t)p->host_low_bytes)
 		h->need_bytes = (uint64_t)MAX((int64_t)p->host_high_bytes - eff_avail, 0);
+	/* What the kernel just swapped out is wanted back too. */
+	if (h->swapped_bytes >= p->deadband_bytes)
+		h->need_bytes += h->swapped_bytes;
 	d = calloc(n ? n : 1, sizeof(*d));
 	if (!d)
 		return;	/* nothing decided this round */
@@ -419,12 +438,11 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		struct policy_vm *v = &vms[i];
 		uint64_t cap;
 
-		if (!vm_actionable(v) || v->state != VM_OK || !v->stats_valid ||
-		    v->guest_pressure || now < v->cooldown_until_ms ||
+		if (!vm_actionable(v) || !v->stats_valid || v->guest_pressure ||
 		    v->target_bytes <= v->min_bytes)
 			continue;
 		cap = MIN(p->step_inflate_bytes, v->target_bytes - v->min_bytes);
-		d[nd++] = (struct donor){ .vm = v, .excess = (double)vm_excess(v),
+		d[nd++] = (struct donor){ .vm = v, .excess = (double)vm_excess(v, now),
 					  .weight = v->weight, .cap = (double)cap };
 	}
 	h->reclaim_bytes = water_fill(p, d, nd, h->need_bytes);
@@ -448,7 +466,7 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 			if (!vm_actionable(v) || v->target_bytes + TOL_BYTES >= v->max_bytes)
 				continue;
 			d[nd++] = (struct donor){ .vm = v, .weight = v->weight,
-				.excess = v->stats_valid ? (double)vm_excess(v) : 0 };
+				.excess = v->stats_valid ? (double)vm_excess(v, now) : 0 };
 		}
 		qsort(d, nd, sizeof(*d), cmp_giveback);
 		for (size_t i = 0; i < nd && spare >= p->deadband_bytes; i++) {

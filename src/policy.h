@@ -93,6 +93,7 @@ struct policy_vm {
 	uint64_t target_set_ms;	/* when it was set or progress last seen */
 	uint64_t actual_at_set;	/* actual at that moment */
 	uint64_t cooldown_until_ms;
+	uint64_t reserve_bytes;	/* given to the guest: not taken back in cool-down */
 	uint64_t retry_at_ms;	/* uncooperative: when to try again */
 
 	/* outputs of the last round */
@@ -108,6 +109,7 @@ struct policy_host {
 	uint64_t total_bytes;
 	uint64_t avail_bytes;
 	bool pressure_event;	/* PSI/vmpressure fired since the last round */
+	uint64_t swapped_bytes;	/* swap use grew this much since the last round */
 
 	/* policy memory */
 	bool pressured;

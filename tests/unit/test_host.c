@@ -123,6 +123,7 @@ static void test_host_proc(void **state)
 	assert_int_equal(m.avail_bytes, 22000000ULL * 1024);
 	assert_int_equal(m.used_bytes, 2576000ULL * 1024);
 	assert_int_equal(m.swap_total_bytes, 1048576ULL * 1024);
+	assert_int_equal(m.swap_used_bytes, (1048576ULL - 1000000ULL) * 1024);
 }
 
 static void test_host_cgroup_v2(void **state)
@@ -142,7 +143,7 @@ static void test_host_cgroup_v2(void **state)
 	assert_int_equal(m.avail_bytes, 1073741824 - 1000000000 + 50000000);
 	put(d->cg, "memory.swap.current", "20000000\n");
 	assert_int_equal(host_mem_read(&s, &m), 0);
-	assert_int_equal(m.avail_bytes, 1073741824 - 1000000000 + 50000000 - 20000000);
+	assert_int_equal(m.swap_used_bytes, 20000000);
 	unlink_file(d->cg, "memory.swap.current");
 
 	/* "max": the machine bounds it */
@@ -179,9 +180,8 @@ static void test_host_cgroup_v1(void **state)
 	put(d->cg, "memory.limit_in_bytes", "3000000000\n");
 	assert_int_equal(host_mem_read(&s, &m), 0);
 	assert_int_equal(m.total_bytes, 3000000000ULL);
-	/* swapped-out memory of the slice is debt */
-	assert_int_equal(m.cg_swap_bytes, 300000000ULL);
-	assert_int_equal(m.avail_bytes, 1000000000ULL + 100000000ULL - 300000000ULL);
+	assert_int_equal(m.swap_used_bytes, 300000000ULL);
+	assert_int_equal(m.avail_bytes, 1000000000ULL + 100000000ULL);
 	/* a directory that is no cgroup */
 	assert_int_equal(host_source_init(&s, d->proc, d->root, 0), -ENOENT);
 	assert_int_equal(host_source_init(&s, d->proc, d->cg, 3), -EINVAL);

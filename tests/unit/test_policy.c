@@ -175,18 +175,57 @@ static void test_guest_pressure_capped_at_max(void **state)
 	assert_int_equal(v[0].new_target_bytes, M(1024));
 }
 
-static void test_cooldown_blocks_inflate(void **state)
+static void test_cooldown_reserves_grant(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
-	struct policy_host h = host(4096, 0);
-	struct policy_vm v[1] = { vm(1024, 800) };
+	struct policy_host h = host(4096, 0);	/* need 200 */
+	struct policy_vm v[1] = { vm(1024, 800) };	/* excess 700 */
 
+	/* just given 650 MiB: only what it has beyond that is excess */
 	v[0].cooldown_until_ms = h.now_ms + 1;
+	v[0].reserve_bytes = M(650);
 	policy_round(&p, &h, v, 1);
-	assert_false(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 50));
+	/* after the cool-down the reserve is gone */
 	h.now_ms += 2;
 	policy_round(&p, &h, v, 1);
-	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reserve_bytes, 0);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 200));
+}
+
+static void test_grant_trigger_and_floor_apart(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 2000);
+	struct policy_vm v[1] = { vm(600, 60) };	/* buffer 100 */
+
+	/* under the buffer but above half of it: no grant (reclaim floor only) */
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	v[0].avail_bytes = M(49);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
+	assert_int_equal(v[0].new_target_bytes, M(600 + 150 - 49));
+	assert_int_equal(v[0].reserve_bytes, M(150 - 49));
+}
+
+static void test_swapping_is_pressure(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 1000);	/* plenty available... */
+	struct policy_vm v[1] = { vm(1024, 800) };
+
+	h.swapped_bytes = M(40);	/* ...but the kernel is swapping */
+	policy_round(&p, &h, v, 1);
+	assert_true(h.pressured);
+	assert_int_equal(h.need_bytes, M(40));
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 40));
+	h.swapped_bytes = M(4);		/* below the deadband: noise */
+	h.pressured = false;
+	v[0] = vm(1024, 800);
+	policy_round(&p, &h, v, 1);
+	assert_false(h.pressured);
 }
 
 static void test_guest_deflated_is_accepted(void **state)
@@ -203,11 +242,12 @@ static void test_guest_deflated_is_accepted(void **state)
 	assert_int_equal(v[0].state, VM_GUEST_DEFLATED);
 	assert_int_equal(v[0].cooldown_until_ms, h.now_ms + p.cooldown_ms);
 
-	/* committed: no inflation during the cool-down despite host pressure */
+	/* committed: during the cool-down what it took (200) stays its own */
+	assert_int_equal(v[0].reserve_bytes, M(200));
 	policy_commit(&v[0], M(700), h.now_ms);
 	h.now_ms += 1000;
 	policy_round(&p, &h, v, 1);
-	assert_false(v[0].set_target);
+	assert_int_equal(v[0].new_target_bytes, M(700 - (400 - 100 - 200)));
 	/* after it the guest is ok again and gives its excess */
 	h.now_ms += p.cooldown_ms;
 	policy_round(&p, &h, v, 1);
@@ -633,7 +673,9 @@ int main(void)
 		cmocka_unit_test(test_guest_pressure_wins_under_host_pressure),
 		cmocka_unit_test(test_guest_pressure_from_swapin_rate),
 		cmocka_unit_test(test_guest_pressure_capped_at_max),
-		cmocka_unit_test(test_cooldown_blocks_inflate),
+		cmocka_unit_test(test_cooldown_reserves_grant),
+		cmocka_unit_test(test_grant_trigger_and_floor_apart),
+		cmocka_unit_test(test_swapping_is_pressure),
 		cmocka_unit_test(test_guest_deflated_is_accepted),
 		cmocka_unit_test(test_guest_deflated_and_still_short),
 		cmocka_unit_test(test_inflight_inflation_not_misread),
