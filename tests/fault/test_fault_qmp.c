@@ -69,7 +69,8 @@ static double check_served(const struct fx *f, const char *const *good, int ms)
 		if (got < want)
 			fail_msg("vm %s: %.0f stats polls in %d ms, want >= %.0f", good[i], got,
 				 ms, want);
-		assert_true(dnum(f, good[i], "stats_age_ms") < 1000);
+		/* samples are refreshed once a second (stats_interval) */
+		assert_true(dnum(f, good[i], "stats_age_ms") < 2000);
 	}
 	print_message("    %d good VMs polled on schedule; worst control latency %.1f ms\n",
 		      n, worst);
