@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -69,6 +70,7 @@ struct opts {
 	bool daemon_verbose;
 	bool verbose;
 	bool check;		/* smoke test: validate results, exit 77 to skip */
+	bool keep;		/* keep earlier runs in OUT (summaries cover all) */
 	const char *workload_path;	/* --workload PATH ARGS... */
 	char **workload_argv;		/* the ARGS */
 	int workload_argc;
@@ -130,6 +132,7 @@ struct guest {
 	bool have_target;
 	uint64_t target;
 	char state[24];
+	bool seen_by_daemon;	/* appeared in the daemon's dump */
 
 	struct spike sp;
 };
@@ -147,6 +150,7 @@ struct run {
 	struct hx_slice *slice;
 	struct hx_daemon d;
 	bool daemon_up;
+	bool daemon_used;
 	struct guest *g;
 	unsigned n;
 	uint64_t t0_ms;
@@ -542,6 +546,7 @@ static void sample(struct run *r, uint64_t now_ms)
 			json_t *t = json_object_get(vm, "target_bytes");
 			const char *st = json_string_value(json_object_get(vm, "state"));
 
+			g->seen_by_daemon = true;
 			if (json_is_number(t)) {
 				g->have_target = true;
 				g->target = (uint64_t)json_number_value(t);
@@ -758,6 +763,8 @@ static json_t *run_json(struct run *r)
 			bal_sum += (double)(max - (g->final_actual < max ? g->final_actual : max));
 			nbal++;
 		}
+		if (r->daemon_used)
+			json_object_set_new(gj, "seen_by_daemon", json_boolean(g->seen_by_daemon));
 		json_object_set_new(gj, "min_actual_bytes",
 				    g->min_actual ? ju64(g->min_actual) : json_null());
 		json_object_set_new(gj, "guest_pswpin", ju64(g->g_pswpin));
@@ -968,6 +975,7 @@ static json_t *run_one(const struct opts *o, const struct scenario *s,
 			goto out;
 		}
 		r->daemon_up = true;
+		r->daemon_used = true;
 	}
 	if (pathf(path, sizeof(path), "%s/runs/%s-series.csv", out_abs, r->id) == 0)
 		r->series = fopen(path, "w");
@@ -1297,13 +1305,14 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 	json_object_set_new(json_object_get(root, "config"), "metric", json_string(s->metric));
 	json_object_set_new(root, "command", json_string(o->command));
 	machine_json(root, accel);
-	for (size_t k = 0; k < o->nmodes; k++) {
-		enum bench_mode m = o->order[k];
+	for (int k = 0; k < BM_COUNT; k++) {
+		enum bench_mode m = (enum bench_mode)k;
 		struct mode_runs *mr = &per_mode[m];
-		json_t *mj = json_object();
+		json_t *mj;
 
 		if (!mr->n)
 			continue;
+		mj = json_object();
 		json_object_set_new(mj, "runs", json_integer((json_int_t)mr->n));
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 			struct stat3 st = runs_stat(mr, keys[i]);
@@ -1319,6 +1328,73 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 	}
 	json_object_set_new(root, "modes", modes);
 	return root;
+}
+
+static bool is_run_json(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 5 && !strcmp(name + n - 5, ".json");
+}
+
+static bool is_run_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	return is_run_json(name) || (n > 11 && !strcmp(name + n - 11, "-series.csv")) ||
+	       (n > 11 && !strcmp(name + n - 11, "-guests.csv"));
+}
+
+/* Every OUT/runs/MODE-REP.json, grouped by mode. */
+static void load_runs(const char *out_abs, struct mode_runs *per_mode)
+{
+	char dir[PATH_MAX + 16], p[PATH_MAX + 300];
+	struct dirent *e;
+	DIR *d;
+
+	memset(per_mode, 0, sizeof(*per_mode) * BM_COUNT);
+	if (pathf(dir, sizeof(dir), "%s/runs", out_abs))
+		return;
+	d = opendir(dir);
+	while (d && (e = readdir(d))) {
+		json_t *run;
+		enum bench_mode m;
+		const char *mode;
+
+		if (!is_run_json(e->d_name) || pathf(p, sizeof(p), "%s/%s", dir, e->d_name))
+			continue;
+		run = json_load_file(p, JSON_DECODE_INT_AS_REAL, NULL);
+		mode = run ? json_string_value(json_object_get(run, "mode")) : NULL;
+		if (!mode || bench_mode_parse(mode, &m) < 0 || per_mode[m].n >= 64) {
+			json_decref(run);
+			continue;
+		}
+		per_mode[m].runs[per_mode[m].n++] = run;
+	}
+	if (d)
+		closedir(d);
+}
+
+/* A fresh result directory: earlier runs' result files go (logs stay). */
+static void clear_results(const char *out_abs)
+{
+	char dir[PATH_MAX + 16], p[PATH_MAX + 300];
+	struct dirent *e;
+	DIR *d;
+
+	if (pathf(dir, sizeof(dir), "%s/runs", out_abs))
+		return;
+	d = opendir(dir);
+	while (d && (e = readdir(d))) {
+		if (is_run_file(e->d_name) && pathf(p, sizeof(p), "%s/%s", dir, e->d_name) == 0)
+			unlink(p);
+	}
+	if (d)
+		closedir(d);
+	if (pathf(p, sizeof(p), "%s/runs.csv", out_abs) == 0)
+		unlink(p);
+	if (pathf(p, sizeof(p), "%s/summary.json", out_abs) == 0)
+		unlink(p);
 }
 
 static void append_runs_csv(const char *out_abs, json_t *run)
@@ -1355,6 +1431,34 @@ static void append_runs_csv(const char *out_abs, json_t *run)
 	}
 	fputc('\n', f);
 	fclose(f);
+}
+
+/* --check: every guest finished; with a daemon, the daemon managed every one */
+static int check_run(json_t *run)
+{
+	json_t *g;
+	size_t i;
+	int bad = 0;
+
+	json_array_foreach(json_object_get(run, "guests"), i, g) {
+		const char *name = json_string_value(json_object_get(g, "name"));
+		json_t *seen = json_object_get(g, "seen_by_daemon");
+
+		if (!json_is_true(json_object_get(g, "finished"))) {
+			fprintf(stderr, "check: %s: guest %s did not finish its workload%s%s\n",
+				json_string_value(json_object_get(run, "mode")), name,
+				json_object_get(g, "error") ? ": " : "",
+				json_object_get(g, "error") ?
+					json_string_value(json_object_get(g, "error")) : "");
+			bad = -1;
+		}
+		if (seen && !json_is_true(seen)) {
+			fprintf(stderr, "check: %s: the daemon never listed guest %s\n",
+				json_string_value(json_object_get(run, "mode")), name);
+			bad = -1;
+		}
+	}
+	return bad;
 }
 
 /* ----------------------------------------------------------------- demo */
@@ -1465,6 +1569,8 @@ static void usage(FILE *f)
 		"  --swap MIB            override the host swap file size (0 = none)\n"
 		"  --timeout S           override the cap on one run\n"
 		"  --out DIR             output directory (default build/bench/SCENARIO)\n"
+		"  --keep                keep the runs already in DIR (same scenario): the\n"
+		"                        summary covers them all (default: start afresh)\n"
 		"  --image-dir DIR       guest image (default build/guest)\n"
 		"  --daemon PATH         autoballoond (default: next to this program)\n"
 		"  --status-every S      print progress every S seconds (0 = off; default 5)\n"
@@ -1539,7 +1645,7 @@ int main(int argc, char **argv)
 {
 	enum { O_SCENARIO = 256, O_MODE, O_REPS, O_GUESTS, O_GUEST_MEM, O_SLICE_MEM, O_SWAP,
 	       O_OUT, O_WORKLOAD, O_IMAGE, O_DAEMON, O_DEMO, O_STATUS, O_CHECK, O_DVERB,
-	       O_TIMEOUT, O_REPORT, O_MD, O_PLOTS, O_COMMAND, O_SCNDIR };
+	       O_TIMEOUT, O_REPORT, O_MD, O_PLOTS, O_COMMAND, O_SCNDIR, O_KEEP };
 	static const struct option lopts[] = {
 		{ "scenario", required_argument, NULL, O_SCENARIO },
 		{ "scenario-dir", required_argument, NULL, O_SCNDIR },
@@ -1557,6 +1663,7 @@ int main(int argc, char **argv)
 		{ "demo", no_argument, NULL, O_DEMO },
 		{ "status-every", required_argument, NULL, O_STATUS },
 		{ "check", no_argument, NULL, O_CHECK },
+		{ "keep", no_argument, NULL, O_KEEP },
 		{ "daemon-verbose", no_argument, NULL, O_DVERB },
 		{ "report", no_argument, NULL, O_REPORT },
 		{ "md", required_argument, NULL, O_MD },
@@ -1636,6 +1743,7 @@ int main(int argc, char **argv)
 		case O_DAEMON: o.daemon_bin = optarg; break;
 		case O_DEMO: o.demo = true; break;
 		case O_CHECK: o.check = true; break;
+		case O_KEEP: o.keep = true; break;
 		case O_DVERB: o.daemon_verbose = true; break;
 		case O_REPORT: report = true; break;
 		case O_MD: md = optarg; break;
@@ -1720,8 +1828,8 @@ int main(int argc, char **argv)
 	}
 	if (pathf(err, sizeof(err), "%s/runs", out_abs) == 0)
 		mkdir_p(err);
-	if (pathf(err, sizeof(err), "%s/runs.csv", out_abs) == 0)
-		unlink(err);
+	if (!o.keep)
+		clear_results(out_abs);
 	snprintf(image_dir, sizeof(image_dir), "%s", o.image_dir);
 	rc = hx_accel_detect(o.image_dir, &accel);
 	if (rc < 0) {
@@ -1805,7 +1913,7 @@ int main(int argc, char **argv)
 			    (long long)json_integer_value(json_object_get(run, "oom_kills")),
 			    (long long)json_integer_value(json_object_get(run, "guests_unfinished")),
 			    json_number_value(json_object_get(run, "wall_s")));
-			if (o.check && json_integer_value(json_object_get(run, "guests_unfinished")))
+			if (o.check && check_run(run) < 0)
 				status = 1;
 			append_runs_csv(out_abs, run);
 			if (per_mode[m].n < 64)
@@ -1818,8 +1926,15 @@ int main(int argc, char **argv)
 		hx_swap_destroy(swap);
 
 	if (!interrupted) {
-		json_t *sum = summary_json(&o, &s, accel, per_mode);
+		struct mode_runs all[BM_COUNT];
+		json_t *sum;
 		char p[PATH_MAX + 32];
+
+		load_runs(out_abs, all);
+		sum = summary_json(&o, &s, accel, all);
+		for (int m = 0; m < BM_COUNT; m++)
+			for (size_t i = 0; i < all[m].n; i++)
+				json_decref(all[m].runs[i]);
 
 		if (o.demo) {
 			json_t *wo = per_mode[o.order[0]].n ? per_mode[o.order[0]].runs[0] : NULL;

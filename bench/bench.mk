@@ -31,14 +31,21 @@ BENCH_OUT       ?= $(B)/bench
 BENCH_SCENARIOS ?= seed-small spike cache-stream anon-churn
 BENCH_MODES     ?= unpressured,none,fpr,static,proxmox,mom,auto,auto+guest
 BENCH_REPS      ?= 3
+# Prefix for every bench invocation, e.g. BENCH_WRAP='flock /tmp/autoballoon-qemu.lock'
+# on a shared machine: the lock is then taken per (scenario, mode), not for hours.
+BENCH_WRAP      ?=
+bench_comma := ,
 bench: all
+	rm -rf $(addprefix $(BENCH_OUT)/,$(BENCH_SCENARIOS))
 	@set -e; for s in $(BENCH_SCENARIOS); do \
-		$(BENCH) --scenario $$s --mode $(BENCH_MODES) --reps $(BENCH_REPS) \
-			--status-every 0 --out $(BENCH_OUT)/$$s; \
+		for m in $(subst $(bench_comma), ,$(BENCH_MODES)); do \
+			$(BENCH_WRAP) $(BENCH) --scenario $$s --mode $$m --reps $(BENCH_REPS) \
+				--status-every 0 --keep --out $(BENCH_OUT)/$$s; \
+		done; \
 	done
 	$(BENCH) --report $(addprefix $(BENCH_OUT)/,$(BENCH_SCENARIOS)) \
 		--md docs/benchmarks.md --plots docs/benchmarks \
-		--command "make bench"
+		--command "make bench$(if $(BENCH_WRAP), BENCH_WRAP='$(BENCH_WRAP)')"
 
 .PHONY: check-bench
 check-bench: $(BENCH) $(B)/autoballoond $(B)/autoballoonctl $(GUEST_IMAGE)
