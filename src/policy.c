@@ -363,6 +363,34 @@ static uint64_t fair_share(const struct policy_vm *vms, size_t n,
 	return (uint64_t)((double)pool * v->weight / (double)wsum);
 }
 
+/*
+ * Still short after the excess is gone: guests above their weight's share
+ * give back toward it, whatever they claim (guest data is untrusted: a guest
+ * claiming endless need keeps at most its share while the host is short),
+ * largest overshoot per weight first, never below min.
+ */
+static void share_reclaim(const struct policy_params *p, struct policy_host *h,
+			  struct policy_vm *vms, size_t n, uint64_t pool, struct donor *d)
+{
+	size_t nd = 0;
+	uint64_t took;
+
+	for (size_t i = 0; i < n; i++) {
+		struct policy_vm *v = &vms[i];
+		uint64_t floor = MAX(fair_share(vms, n, v, pool), v->min_bytes);
+
+		if (!vm_actionable(v) || !v->stats_valid ||
+		    v->target_bytes < floor + p->deadband_bytes)
+			continue;
+		d[nd++] = (struct donor){ .vm = v, .weight = v->weight,
+			.excess = (double)(v->target_bytes - floor),
+			.cap = (double)p->step_inflate_bytes };
+	}
+	took = water_fill(p, d, nd, h->unmet_bytes);
+	h->reclaim_bytes += took;
+	h->unmet_bytes = sat_sub(h->unmet_bytes, took);
+}
+
 static void policy_auto(const struct policy_params *p, struct policy_host *h,
 			struct policy_vm *vms, size_t n)
 {
@@ -378,8 +406,8 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	if (h->avail_bytes < p->host_low_bytes || h->pressure_event ||
 	    h->swapped_bytes >= p->deadband_bytes)
 		h->pressured = true;
-	else if (h->avail_bytes > p->host_high_bytes)
-		h->pressured = false;
+	else if (h->avail_bytes + p->deadband_bytes > p->host_high_bytes)
+		h->pressured = false;	/* reclaim stops within a deadband of high */
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
 
@@ -395,12 +423,14 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		bool took = v->set_target && v->reason == REASON_GUEST_DEFLATED;
 		uint64_t grant = 0, base, target, share;
 
-		if ((!vm_actionable(v) && !took) || !v->stats_valid)
+		if ((!vm_actionable(v) && !took) || (!v->stats_valid && !took))
 			continue;
-		if (v->avail_bytes < v->buffer_bytes / 2)
+		if (v->stats_valid && v->avail_bytes < v->buffer_bytes / 2)
 			grant = v->buffer_bytes + v->buffer_bytes / 2 - v->avail_bytes;
+		/* Paging in, or deflating on its own (the stock driver does it
+		 * only at OOM): give it a buffer's worth on top, now. */
 		if (v->swapin_pps > p->swapin_pps_threshold ||
-		    v->majflt_ps > p->majflt_ps_threshold)
+		    v->majflt_ps > p->majflt_ps_threshold || took)
 			grant = MAX(grant, v->buffer_bytes);
 		if (!grant)
 			continue;
@@ -408,12 +438,18 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		v->cooldown_until_ms = now + p->cooldown_ms;
 		base = MAX(v->actual_bytes, v->target_bytes);
 		target = MIN(v->max_bytes, base + round_mib(grant + MIB - 1));
-		if (h->pressured) {
-			/* Beyond its share a guest gets only what the host spares. */
-			share = MAX(fair_share(vms, n, v, pool), base);
-			if (target > share)
-				target = MAX(share, MIN(target, base + (uint64_t)MAX(
-					eff_avail - (int64_t)p->host_low_bytes, 0)));
+		/*
+		 * Beyond its share a guest gets only what the host spares: above
+		 * the low mark under pressure, above the high mark otherwise (so
+		 * that a guest claiming endless need does not push the host into
+		 * pressure, only to be reclaimed again).
+		 */
+		share = MAX(fair_share(vms, n, v, pool), base);
+		if (target > share) {
+			int64_t spare = eff_avail - (int64_t)grants - (int64_t)(h->pressured ?
+				p->host_low_bytes : p->host_high_bytes);
+
+			target = MAX(share, MIN(target, base + (uint64_t)MAX(spare, 0)));
 		}
 		if (target > base + TOL_BYTES) {
 			set_out(v, target, REASON_GUEST_PRESSURE);
@@ -447,6 +483,8 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	}
 	h->reclaim_bytes = water_fill(p, d, nd, h->need_bytes);
 	h->unmet_bytes = sat_sub(h->need_bytes, h->reclaim_bytes);
+	if (h->unmet_bytes >= p->deadband_bytes)
+		share_reclaim(p, h, vms, n, pool, d);
 	if (h->unmet_bytes >= p->deadband_bytes)
 		blind_reclaim(p, h, vms, n);
 

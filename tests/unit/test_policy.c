@@ -237,17 +237,20 @@ static void test_guest_deflated_is_accepted(void **state)
 	v[0].actual_bytes = M(700);	/* the guest took 200 MiB back */
 	policy_round(&p, &h, v, 1);
 	assert_true(v[0].set_target);
-	assert_int_equal(v[0].reason, REASON_GUEST_DEFLATED);
-	assert_int_equal(v[0].new_target_bytes, M(700));
+	/* accepted, plus a buffer on top: it had to take memory itself */
+	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
+	assert_int_equal(v[0].new_target_bytes, M(800));
 	assert_int_equal(v[0].state, VM_GUEST_DEFLATED);
 	assert_int_equal(v[0].cooldown_until_ms, h.now_ms + p.cooldown_ms);
 
-	/* committed: during the cool-down what it took (200) stays its own */
-	assert_int_equal(v[0].reserve_bytes, M(200));
-	policy_commit(&v[0], M(700), h.now_ms);
+	/* committed: during the cool-down what it got (300) stays its own */
+	assert_int_equal(v[0].reserve_bytes, M(300));
+	policy_commit(&v[0], M(800), h.now_ms);
+	v[0].actual_bytes = M(800);
+	v[0].avail_bytes = M(500);
 	h.now_ms += 1000;
 	policy_round(&p, &h, v, 1);
-	assert_int_equal(v[0].new_target_bytes, M(700 - (400 - 100 - 200)));
+	assert_int_equal(v[0].new_target_bytes, M(800 - (500 - 100 - 300)));
 	/* after it the guest is ok again and gives its excess */
 	h.now_ms += p.cooldown_ms;
 	policy_round(&p, &h, v, 1);
@@ -266,6 +269,13 @@ static void test_guest_deflated_and_still_short(void **state)
 	assert_int_equal(v[0].state, VM_GUEST_DEFLATED);
 	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
 	assert_int_equal(v[0].new_target_bytes, M(520 + 130));
+
+	/* no fresh stats: it took memory, so it still gets a buffer on top */
+	v[0] = vm(500, 20);
+	v[0].stats_valid = false;
+	v[0].actual_bytes = M(510);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].new_target_bytes, M(510 + 100));
 }
 
 static void test_inflight_inflation_not_misread(void **state)
