@@ -371,6 +371,11 @@ static void test_hysteresis(void **state)
 	h.avail_bytes = M(201);
 	policy_round(&p, &h, v, 1);
 	assert_false(h.pressured);
+	/* reclaim stops short of high by less than a deadband: that is relaxed */
+	h.pressured = true;
+	h.avail_bytes = M(200) - p.deadband_bytes + MIB;
+	policy_round(&p, &h, v, 1);
+	assert_false(h.pressured);
 }
 
 static void test_pressure_event_counts(void **state)
@@ -442,6 +447,42 @@ static void test_no_stats_donor_of_last_resort(void **state)
 	h.now_ms += 1000;
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
+}
+
+static void test_liar_above_share_pushed_back(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(2148, 0);	/* pool 2048: share 1024 each */
+	struct policy_vm v[2] = { vm(1500, 0), vm(600, 40) };
+
+	/* the liar got memory while the host had it; now the host is short */
+	v[0].max_bytes = M(2048);
+	v[0].swapin_pps = 1e9;
+	v[1].max_bytes = M(2048);
+	h.pressured = true;
+	policy_round(&p, &h, v, 2);
+	assert_true(h.need_bytes > 0);
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+	assert_true(v[0].new_target_bytes >= M(1024));
+	assert_true(v[0].new_target_bytes <= M(1500) - p.deadband_bytes);
+	/* the honest one, below its share and short itself, is not touched */
+	assert_false(v[1].set_target && v[1].new_target_bytes < M(600));
+}
+
+static void test_relaxed_above_share_gets_spare_only(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(2148, 230);	/* relaxed: 30 MiB above high */
+	struct policy_vm v[2] = { vm(1100, 0), vm(700, 400) };
+
+	v[0].max_bytes = M(2048);
+	v[1].max_bytes = M(2048);
+	policy_round(&p, &h, v, 2);
+	assert_false(h.pressured);
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
+	assert_true(v[0].new_target_bytes <= M(1100 + 30));
 }
 
 static void test_stats_expected_not_blind(void **state)
@@ -697,6 +738,8 @@ int main(void)
 		cmocka_unit_test(test_lying_guest_gets_its_share_only),
 		cmocka_unit_test(test_no_stats_donor_of_last_resort),
 		cmocka_unit_test(test_stats_expected_not_blind),
+		cmocka_unit_test(test_liar_above_share_pushed_back),
+		cmocka_unit_test(test_relaxed_above_share_gets_spare_only),
 		cmocka_unit_test(test_inactive_untouched),
 		cmocka_unit_test(test_bounds_raised_min),
 		cmocka_unit_test(test_observe_never_acts),
