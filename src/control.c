@@ -17,14 +17,27 @@
 #include "loop.h"
 #include "manager.h"
 #include "qmp.h"
+#include "util.h"
+
+/*
+ * Requests are handled one line at a time while the peer keeps up with the
+ * replies: with more than CONTROL_OUT_HIGHWATER unsent, the daemon stops
+ * reading from it (the peer's writes block), so a client that asks and never
+ * reads costs neither memory nor time.
+ */
+#define CONTROL_OUT_HIGHWATER (256 * 1024)
+/* Requests handled per wakeup: a client pipelining thousands waits its turn. */
+#define CONTROL_REQUESTS_PER_WAKEUP 16
 
 struct client {
 	struct control *ctl;
 	int fd;
 	struct loop_watch *watch;
-	struct qmp_framer in;
+	char *in;		/* received, not handled yet */
+	size_t in_len;
 	char *out;
-	size_t out_len, out_off;
+	size_t out_len, out_off, out_cap;
+	bool eof;		/* the peer is done sending */
 	bool closing;		/* close once out is flushed */
 	struct client *next;
 };
@@ -169,31 +182,44 @@ static void client_free(struct client *cl)
 	ctl->nclients--;
 	loop_remove(cl->watch);
 	close(cl->fd);
-	qmp_framer_free(&cl->in);
+	free(cl->in);
 	free(cl->out);
 	free(cl);
+}
+
+static size_t client_pending(const struct client *cl)
+{
+	return cl->out_len - cl->out_off;
 }
 
 static int client_queue(struct client *cl, char *s)
 {
 	size_t n;
-	char *p;
 
 	if (!s)
 		return -ENOMEM;
 	n = strlen(s);
-	if (cl->out_len + n > CONTROL_MAX_OUTPUT) {
-		/* A peer that asks and never reads is dropped. */
+	if (client_pending(cl) + n > CONTROL_MAX_OUTPUT) {
 		free(s);
 		return -ENOBUFS;
 	}
-	p = realloc(cl->out, cl->out_len + n);
-	if (!p) {
-		free(s);
-		return -ENOMEM;
+	if (cl->out_off) {
+		memmove(cl->out, cl->out + cl->out_off, client_pending(cl));
+		cl->out_len -= cl->out_off;
+		cl->out_off = 0;
 	}
-	memcpy(p + cl->out_len, s, n);
-	cl->out = p;
+	if (cl->out_len + n > cl->out_cap) {
+		size_t cap = MAX(cl->out_cap * 2, cl->out_len + n);
+		char *p = realloc(cl->out, cap);
+
+		if (!p) {
+			free(s);
+			return -ENOMEM;
+		}
+		cl->out = p;
+		cl->out_cap = cap;
+	}
+	memcpy(cl->out + cl->out_len, s, n);
 	cl->out_len += n;
 	free(s);
 	return 0;
@@ -202,6 +228,8 @@ static int client_queue(struct client *cl, char *s)
 /* Returns <0 when the client is to be dropped. */
 static int client_flush(struct client *cl)
 {
+	bool reading, more;
+
 	while (cl->out_off < cl->out_len) {
 		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
 				 MSG_NOSIGNAL);
@@ -220,43 +248,72 @@ static int client_flush(struct client *cl)
 		if (cl->closing)
 			return -ECONNRESET;
 	}
-	return loop_watch_set_events(cl->watch, (cl->closing ? 0 : EPOLLIN) |
-				     (cl->out_len ? EPOLLOUT : 0));
+	reading = !cl->closing && !cl->eof && client_pending(cl) < CONTROL_OUT_HIGHWATER &&
+		  cl->in_len <= CONTROL_MAX_REQUEST;
+	/* Requests already received and not handled: come back next pass (the
+	 * socket is writable, so EPOLLOUT fires at once). */
+	more = !cl->closing && client_pending(cl) < CONTROL_OUT_HIGHWATER &&
+	       memchr(cl->in, '\n', cl->in_len);
+	return loop_watch_set_events(cl->watch, (reading ? EPOLLIN : 0) |
+				     (client_pending(cl) || more ? EPOLLOUT : 0));
 }
 
-static int on_request(const char *line, size_t len, void *data)
+/* Handle the complete requests received, while the peer reads the replies. */
+static int client_handle_input(struct client *cl)
 {
-	struct client *cl = data;
+	for (int budget = CONTROL_REQUESTS_PER_WAKEUP;
+	     budget > 0 && !cl->closing && client_pending(cl) < CONTROL_OUT_HIGHWATER;
+	     budget--) {
+		char *nl = memchr(cl->in, '\n', cl->in_len);
+		size_t len = nl ? (size_t)(nl - cl->in) : cl->in_len;
+		int r = 0;
 
-	return client_queue(cl, control_handle(cl->ctl->mgr, line, len));
+		if (len > CONTROL_MAX_REQUEST) {
+			log_warn(cl->ctl->log, "control: request over %d bytes, closing",
+				 CONTROL_MAX_REQUEST);
+			cl->closing = true;
+			return client_queue(cl, reply_error("request too long"));
+		}
+		if (!nl)
+			return 0;
+		if (len > 0 && cl->in[len - 1] == '\r')
+			len--;
+		if (len > 0)
+			r = client_queue(cl, control_handle(cl->ctl->mgr, cl->in, len));
+		cl->in_len -= (size_t)(nl + 1 - cl->in);
+		memmove(cl->in, nl + 1, cl->in_len);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static void on_client(struct loop_watch *w, uint32_t events, void *data)
 {
 	struct client *cl = data;
-	char buf[4096];
-	int r = 0;
+	int r;
 
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		ssize_t n = recv(cl->fd, buf, sizeof(buf), 0);
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !cl->closing && !cl->eof &&
+	    cl->in_len <= CONTROL_MAX_REQUEST) {
+		ssize_t n = recv(cl->fd, cl->in + cl->in_len,
+				 CONTROL_MAX_REQUEST + 1 - cl->in_len, 0);
 
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			client_free(cl);
 			return;
 		}
-		if (n > 0) {
-			r = qmp_framer_feed(&cl->in, buf, (size_t)n, on_request, cl);
-			if (r == -EMSGSIZE) {
-				log_warn(cl->ctl->log, "control: request over %d bytes, closing",
-					 CONTROL_MAX_REQUEST);
-				client_queue(cl, reply_error("request too long"));
-				cl->closing = true;
-			} else if (r < 0) {
-				log_warn(cl->ctl->log, "control: dropping client: %s", strerror(-r));
-				client_free(cl);
-				return;
-			}
-		}
+		if (n > 0)
+			cl->in_len += (size_t)n;
+		if (n == 0)
+			cl->eof = true;	/* answer what came, then close */
+	}
+	r = client_handle_input(cl);
+	if (cl->eof && !memchr(cl->in, '\n', cl->in_len))
+		cl->closing = true;
+	if (r < 0) {
+		log_warn(cl->ctl->log, "control: dropping client: %s", strerror(-r));
+		client_free(cl);
+		return;
 	}
 	if (client_flush(cl) < 0)
 		client_free(cl);
@@ -299,9 +356,15 @@ static void on_accept(struct loop_watch *w, uint32_t events, void *data)
 	}
 	cl->ctl = ctl;
 	cl->fd = fd;
-	qmp_framer_init(&cl->in, CONTROL_MAX_REQUEST);
+	cl->in = malloc(CONTROL_MAX_REQUEST + 1);
+	if (!cl->in) {
+		close(fd);
+		free(cl);
+		return;
+	}
 	if (loop_add_io(ctl->loop, fd, EPOLLIN, 0, on_client, cl, &cl->watch) < 0) {
 		close(fd);
+		free(cl->in);
 		free(cl);
 		return;
 	}
