@@ -1046,10 +1046,24 @@ static void dir_remove(struct manager *m, const char *file)
 	if (!vm_name_from_file(file, name, sizeof(name)))
 		return;
 	for (size_t i = 0; i < m->nvms; i++) {
-		if (m->vms[i]->from_dir && strcmp(m->vms[i]->cfg.name, name) == 0) {
-			remove_vm_at(m, i, "socket removed");
-			return;
+		struct vm *v = m->vms[i];
+
+		if (!v->from_dir || strcmp(v->cfg.name, name) != 0)
+			continue;
+		/*
+		 * The file went but QEMU may still be there (the session is
+		 * alive): a guest nobody manages any more must not stay
+		 * squeezed. The command is written before the session closes.
+		 */
+		if (v->setup == SETUP_DONE && qmp_client_is_ready(v->qmp) &&
+		    v->pol.state != VM_NO_BALLOON && v->pol.target_bytes < v->pol.max_bytes) {
+			v->balloon_inflight = false;
+			if (send_target(v, v->pol.max_bytes, REASON_BOUNDS) == 0)
+				log_info(m->log, "vm %s: socket removed: returning the balloon to max",
+					 v->cfg.name);
 		}
+		remove_vm_at(m, i, "socket removed");
+		return;
 	}
 }
 
