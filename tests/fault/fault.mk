@@ -22,6 +22,6 @@ $(ASAN)/tests/fault/%: $(ASAN)/obj/tests/fault/%.o $(FAULT_ALIB) $(FQ_ALIB) $(HX
 
 .PHONY: check-fault
 check-fault: $(FAULT_BINS) $(FAKEQMP_ASAN) $(ASAN)/autoballoond $(ASAN)/autoballoonctl
-	@scripts/run-tests fault $(FAULT_BINS)
+	@tests/fault/run-parallel fault $(FAULT_BINS)
 
 CHECK_STEPS += check-fault

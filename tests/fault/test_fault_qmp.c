@@ -145,13 +145,13 @@ static void test_late_replies(void **state)
 	fx_init(&f, "late", 4096, small_vms);
 	add_good(&f);
 	assert_true(fq_ok(&f.fq, "add slow fault=late late=250"));
-	assert_true(fq_ok(&f.fq, "add tooslow fault=late late=1500"));
+	assert_true(fq_ok(&f.fq, "add tooslow fault=late late=1200"));
 	start_daemon(&f);
 	assert_true(wait_state(&f, "slow", "ok", 5000));
 	assert_true(WAIT_FOR(3000, !isnan(dnum(&f, "slow", "available_bytes"))));
 
 	check_served(&f, GOOD, 4000);
-	print_message("    slow (250 ms): %.0f timeouts; tooslow (1.5 s): %.0f timeouts, "
+	print_message("    slow (250 ms): %.0f timeouts; tooslow (1.2 s): %.0f timeouts, "
 		      "%.0f late replies dropped, %.0f connections\n",
 		      dqmp(&f, "slow", "timeouts"), dqmp(&f, "tooslow", "timeouts"),
 		      dqmp(&f, "tooslow", "bad_messages"), fq_num(&f.fq, "tooslow", "accepts"));
