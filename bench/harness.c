@@ -2102,6 +2102,9 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 		int err = 0;
 		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		/* See hx_vm_opts.thp: no THP for guest RAM unless asked. */
+		if (!o->thp)
+			prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 		if (getppid() != parent)
 			_exit(127);
 		sigset_t none;

@@ -289,6 +289,14 @@ struct hx_vm_opts {
 	unsigned mem_mib;	/* default 512 */
 	unsigned smp;		/* default 1 */
 	unsigned tb_size_mib;	/* TCG translation cache; default 64 */
+	/*
+	 * Let QEMU back guest RAM with transparent huge pages (it asks for
+	 * them with madvise). Default off (PR_SET_THP_DISABLE): a balloon
+	 * gives 4 KiB pages back, and inside a huge page they only return to
+	 * the host when the kernel splits it under reclaim (deferred split),
+	 * so with THP the host sees ballooned memory late.
+	 */
+	bool thp;
 
 	const char *workload;	/* ab_workload; default "idle" */
 	const char *args;	/* ab_args "A,B,C" (no spaces); default none */

@@ -1,7 +1,11 @@
-/* build - a build-like workload: staggered start, read a "source tree" from the
- * data disk into the page cache, run compile jobs in parallel (each allocates,
- * touches and computes over anonymous memory and re-reads its part of the
- * source), then "link": write output to the data disk's output region.
+/* build - a build-like workload: staggered start, then rounds like the
+ * directories of a tree: read this round's part of the "source tree" from the
+ * data disk into the page cache, run compile jobs in parallel (each
+ * allocates, touches and computes over anonymous memory and re-reads its part
+ * of the round's sources), then "link": write output to the data disk's
+ * output region. Sources of earlier rounds and written outputs stay in the
+ * page cache unused, as in a real build; hot=1 re-reads the whole tree every
+ * round instead (everything stays hot).
  *
  * Options (positional order): delay src jobs total anon_min anon_max out
  * rounds passes compute seed. See --help.
@@ -13,6 +17,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -24,6 +29,8 @@ struct build_cfg {
 	uint64_t src_bytes, out_bytes, anon_min, anon_max;
 	unsigned jobs, total, rounds, passes, compute;
 	uint64_t seed;
+	bool hot;
+	uint64_t round_off, round_bytes;	/* this round's part of the tree */
 };
 
 static void run_job(struct ab_disk *d, const struct build_cfg *c,
@@ -34,9 +41,9 @@ static void run_job(struct ab_disk *d, const struct build_cfg *c,
 	uint64_t mib = ab_rng_range(&r, c->anon_min, c->anon_max);
 	uint64_t bytes = mib * AB_MIB;
 	uint64_t t0 = ab_now_ms();
-	/* this job's share of the source tree, re-read between passes */
-	uint64_t share = c->src_bytes / c->total;
-	uint64_t share_off = share * id;
+	/* this job's share of the round's sources, re-read between passes */
+	uint64_t share = c->round_bytes / c->total;
+	uint64_t share_off = c->round_off + share * id;
 
 	void *p = ab_anon_alloc(NAME, bytes);
 	struct ab_touch_stats ts;
@@ -101,6 +108,7 @@ int main(int argc, char **argv)
 		{ "passes", 4, "passes over each job's memory (touch + compute)" },
 		{ "compute", 16, "mixing steps per 64-byte line per pass" },
 		{ "seed", 1, "PRNG seed" },
+		{ "hot", 0, "1 = re-read the whole tree every round" },
 		{ NULL, 0, NULL },
 	};
 	ab_parse_opts(NAME, argc, argv, opts);
@@ -115,6 +123,7 @@ int main(int argc, char **argv)
 		.passes = (unsigned)ab_opt(opts, "passes"),
 		.compute = (unsigned)ab_opt(opts, "compute"),
 		.seed = (uint64_t)ab_opt(opts, "seed"),
+		.hot = ab_opt(opts, "hot") != 0,
 	};
 	if (c.jobs < 1)
 		c.jobs = 1;
@@ -139,11 +148,18 @@ int main(int argc, char **argv)
 	unsigned failed = 0;
 	for (unsigned round = 0; round < c.rounds; round++) {
 		uint64_t t = ab_now_ms();
-		ab_disk_read(NAME, &d, 0, c.src_bytes, d.src_bytes);
+		if (c.hot) {
+			c.round_off = 0;
+			c.round_bytes = c.src_bytes;
+		} else {
+			c.round_bytes = c.src_bytes / c.rounds;
+			c.round_off = c.round_bytes * round;
+		}
+		ab_disk_read(NAME, &d, c.round_off, c.round_bytes, d.src_bytes);
 		uint64_t dt = ab_now_ms() - t;
 		read_ms += dt;
 		ab_emit("phase", "name=read round=%u ms=%" PRIu64 " mib=%" PRIu64,
-			round, dt, c.src_bytes / AB_MIB);
+			round, dt, c.round_bytes / AB_MIB);
 
 		t = ab_now_ms();
 		unsigned f = compile(&d, &c, round);
