@@ -112,7 +112,7 @@ void policy_params_default(struct policy_params *p, enum policy_kind kind)
 	p->deadband_bytes = 8 * MIB;
 	p->step_inflate_bytes = 256 * MIB;
 	p->giveback_bytes = 16 * MIB;
-	p->cooldown_ms = 30000;
+	p->cooldown_ms = 20000;
 	p->swapin_pps_threshold = 64;
 	p->majflt_ps_threshold = 256;
 	p->uncoop_after_ms = 10000;
