@@ -160,7 +160,6 @@ struct parse_ctx {
 	unsigned section_line;	/* line of the last [section] header */
 	bool line_too_long;
 	bool interval_set;
-	bool policy_seen[ARRAY_SIZE(keys)];
 	struct vm_config *cur_vm;
 	unsigned cur_vm_section_line;
 	/* string source */

@@ -523,10 +523,8 @@ static void on_io(struct loop_watch *w, uint32_t events, void *data)
 				goto fail;
 			}
 			r = qmp_framer_feed(&c->framer, buf, (size_t)n, on_line, c);
-			if (r == -ECANCELED) {
-				r = 0;
-				break;
-			}
+			if (r == -ECANCELED)
+				break;	/* freed or closed by a callback */
 			if (r < 0)
 				goto fail;
 		}
