@@ -9,7 +9,7 @@ FAULT_ALIB     := $(ASAN)/libfault.a
 FAULT_SRCS     := $(wildcard tests/fault/test_*.c)
 FAULT_BINS     := $(patsubst tests/fault/%.c,$(ASAN)/tests/fault/%,$(FAULT_SRCS))
 
-$(call aobj,$(FAULT_LIB_SRCS) $(FAULT_SRCS)): SAN_CFLAGS += -Ibench -Itests/fakeqmp
+$(call aobj,$(FAULT_LIB_SRCS) $(FAULT_SRCS) tests/fault/valgrind_daemon.c): SAN_CFLAGS += -Ibench -Itests/fakeqmp
 
 $(FAULT_ALIB): $(call aobj,$(FAULT_LIB_SRCS))
 	@mkdir -p $(@D)
@@ -25,3 +25,13 @@ check-fault: $(FAULT_BINS) $(FAKEQMP_ASAN) $(ASAN)/autoballoond $(ASAN)/autoball
 	@tests/fault/run-parallel fault $(FAULT_BINS)
 
 CHECK_STEPS += check-fault
+
+# One whole daemon run (release build) under valgrind memcheck, against
+# fakeqmp (release build): no error, no leak.
+VALGRIND_TEST := $(ASAN)/tests/fault/valgrind_daemon
+
+.PHONY: check-valgrind
+check-valgrind: $(VALGRIND_TEST) $(FAKEQMP_ASAN) $(B)/autoballoond
+	@scripts/run-tests valgrind $(VALGRIND_TEST)
+
+CHECK_STEPS += check-valgrind
