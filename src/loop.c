@@ -20,6 +20,7 @@ struct loop_watch {
 	int fd;
 	bool own_fd;
 	bool removed;
+	uint32_t events;	/* what epoll watches now (I/O watches) */
 	union {
 		loop_io_fn io;
 		loop_timer_fn timer;
@@ -93,6 +94,7 @@ static int add_watch(struct loop *l, int fd, uint32_t events, bool own,
 	w->fd = fd;
 	w->own_fd = own;
 	w->data = data;
+	w->events = events;
 	ev.data.ptr = w;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int r = -errno;
@@ -123,8 +125,12 @@ int loop_watch_set_events(struct loop_watch *w, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
 
+	/* Callers set the events after every send: skip the no-op syscall. */
+	if (w->events == events)
+		return 0;
 	if (epoll_ctl(w->loop->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0)
 		return -errno;
+	w->events = events;
 	return 0;
 }
 
