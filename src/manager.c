@@ -764,7 +764,18 @@ static int read_host(struct manager *m)
 	return 0;
 }
 
+static void do_round(struct manager *m);
+
 static void run_round(struct manager *m)
+{
+	uint64_t t0 = now_us();
+
+	do_round(m);
+	m->counters.round_us_last = now_us() - t0;
+	m->counters.round_us_max = MAX(m->counters.round_us_max, m->counters.round_us_last);
+}
+
+static void do_round(struct manager *m)
 {
 	uint64_t now = now_ms();
 	struct policy_vm *pv;
@@ -840,7 +851,11 @@ static void request_round(struct manager *m)
 
 static void on_tick(struct loop_watch *w, uint64_t exp, void *data)
 {
-	run_round(data);
+	struct manager *m = data;
+
+	if (exp > 1)
+		m->counters.ticks_missed += exp - 1;
+	run_round(m);
 }
 
 /* ------------------------------------------------------------ housekeeping */
@@ -895,9 +910,20 @@ static void vm_housekeeping(struct manager *m, struct vm *v, uint64_t now)
 		send_query(v);
 }
 
+static void housekeeping(struct manager *m);
+
 static void on_housekeeping(struct loop_watch *w, uint64_t exp, void *data)
 {
 	struct manager *m = data;
+	uint64_t t0 = now_us();
+
+	housekeeping(m);
+	m->counters.housekeeping_us_max = MAX(m->counters.housekeeping_us_max,
+					      now_us() - t0);
+}
+
+static void housekeeping(struct manager *m)
+{
 	uint64_t now = now_ms();
 
 	for (size_t i = 0; i < m->nvms;) {
@@ -1519,7 +1545,11 @@ json_t *manager_dump(const struct manager *m, bool status_only)
 		"uncooperative_retry_ms", (json_int_t)m->params.uncoop_retry_ms,
 		"tick_ms", (json_int_t)m->cfg->tick_ms,
 		"stats_poll_ms", (json_int_t)m->cfg->stats_poll_ms));
-	json_object_set_new(root, "counters", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	json_object_set_new(root, "counters", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"round_us_last", (json_int_t)m->counters.round_us_last,
+		"round_us_max", (json_int_t)m->counters.round_us_max,
+		"housekeeping_us_max", (json_int_t)m->counters.housekeeping_us_max,
+		"ticks_missed", (json_int_t)m->counters.ticks_missed,
 		"rounds", (json_int_t)m->counters.rounds,
 		"immediate_rounds", (json_int_t)m->counters.immediate_rounds,
 		"pressure_events", (json_int_t)m->counters.pressure_events,

@@ -109,6 +109,10 @@ struct manager_counters {
 	uint64_t qmp_errors;
 	uint64_t vms_added;
 	uint64_t vms_removed;
+	/* how long the loop's periodic work takes (scale, latency) */
+	uint64_t round_us_last, round_us_max;	/* one policy round, all VMs */
+	uint64_t housekeeping_us_max;		/* one pass over all sessions */
+	uint64_t ticks_missed;			/* the tick timer fired late */
 };
 
 int manager_new(struct loop *l, const struct logger *log,
