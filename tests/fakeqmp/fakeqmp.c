@@ -288,7 +288,7 @@ static void write_atomic(const char *dir, const char *file, const char *text)
 
 static void host_write(struct fq *fq)
 {
-	uint64_t sum = fq->base, usage, swap;
+	uint64_t sum = fq->base, usage, swap, machine;
 	char slice[PATH_MAX + 8], buf[512];
 
 	if (!fq->host_dir[0])
@@ -304,13 +304,14 @@ static void host_write(struct fq *fq)
 	fq->host_written_usage = usage;
 	fq->host_written_limit = fq->limit;
 	fq->host_written_swap = swap;
+	/* the machine around the slice: at least twice the slice */
+	machine = MAX((uint64_t)MACHINE_BYTES, 2 * MAX(fq->limit, sum));
 	snprintf(buf, sizeof(buf),
 		 "MemTotal:       %" PRIu64 " kB\nMemFree:        %" PRIu64 " kB\n"
 		 "MemAvailable:   %" PRIu64 " kB\nBuffers:        0 kB\nCached:         0 kB\n"
 		 "SwapTotal:      %" PRIu64 " kB\nSwapFree:       %" PRIu64 " kB\n",
-		 (uint64_t)(MACHINE_BYTES / 1024), (uint64_t)((MACHINE_BYTES - usage) / 1024),
-		 (uint64_t)((MACHINE_BYTES - usage) / 1024), fq->swap_max / 1024,
-		 (fq->swap_max - swap) / 1024);
+		 machine / 1024, (machine - usage) / 1024, (machine - usage) / 1024,
+		 fq->swap_max / 1024, (fq->swap_max - swap) / 1024);
 	write_atomic(fq->host_dir, "meminfo", buf);
 	snprintf(slice, sizeof(slice), "%s/slice", fq->host_dir);
 	snprintf(buf, sizeof(buf), "%" PRIu64 "\n", fq->limit);

@@ -211,5 +211,9 @@ int fault_main(const char *suite, const struct CMUnitTest *tests, size_t n)
 		return 1;
 	r = _cmocka_run_group_tests(suite, tests, n, NULL, NULL);
 	hx_guard_stop();
+	/* directories a test had to put under /tmp, also when it failed */
+	snprintf(rel, sizeof(rel), "rm -rf /tmp/abfault-%d-*", (int)getpid());
+	if (system(rel) != 0)
+		fprintf(stderr, "%s: could not remove /tmp/abfault-%d-*\n", suite, (int)getpid());
 	return r;
 }

@@ -35,3 +35,16 @@ check-valgrind: $(VALGRIND_TEST) $(FAKEQMP_ASAN) $(B)/autoballoond
 	@scripts/run-tests valgrind $(VALGRIND_TEST)
 
 CHECK_STEPS += check-valgrind
+
+# Scale: 100 and 1,000 fake VMs at a 1 s tick (release daemon and fake).
+# Prints the figures and appends them to build/scale.txt; not part of make
+# check (~3 min). docs/reliability.md has the latest.
+SCALE_BIN := $(ASAN)/tests/fault/scale
+SCALE_N   ?= 100 1000
+SCALE_SECS ?= 30
+
+$(call aobj,tests/fault/scale.c): SAN_CFLAGS += -Ibench -Itests/fakeqmp
+
+.PHONY: scale
+scale: $(SCALE_BIN) $(FAKEQMP) $(B)/autoballoond
+	@rc=0; for n in $(SCALE_N); do $(SCALE_BIN) $$n $(SCALE_SECS) || rc=1; done; exit $$rc
