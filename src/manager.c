@@ -240,6 +240,7 @@ static void adopt_actual(struct vm *v, uint64_t actual)
 	v->hist_dropped = false;
 	hist_note(v, actual, false);
 	v->adopted_ms = now_ms();
+	v->actual_seen_ms = v->adopted_ms;
 	v->setup = SETUP_DONE;
 	v->backoff_ms = 0;
 	v->gone = false;
@@ -269,6 +270,7 @@ static int read_actual(const struct vm *v, const json_t *obj, uint64_t *ret)
 static void note_actual(struct vm *v, uint64_t actual)
 {
 	v->pol.actual_bytes = actual;
+	v->actual_seen_ms = now_ms();
 	hist_note(v, actual, false);
 }
 
@@ -690,6 +692,7 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 	bool fresh = v->stats_rx_ms && now - v->stats_rx_ms <= m->cfg->stats_stale_ms;
 	uint64_t now_size;
 
+	p->actual_seen_ms = v->actual_seen_ms;
 	p->active = v->setup == SETUP_DONE && qmp_client_is_ready(v->qmp) &&
 		    (p->state == VM_OK || p->state == VM_GUEST_DEFLATED ||
 		     p->state == VM_UNCOOPERATIVE);

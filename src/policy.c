@@ -209,7 +209,13 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 		v->actual_at_set = v->actual_bytes;
 		return;
 	}
-	if (now - v->target_set_ms >= p->uncoop_after_ms) {
+	/*
+	 * No progress for uncoop_after, as seen after that time: an observation
+	 * from before (the daemon was not scheduled, a reply was slow) proves
+	 * nothing.
+	 */
+	if (now - v->target_set_ms >= p->uncoop_after_ms &&
+	    (v->actual_seen_ms ? v->actual_seen_ms : now) >= v->target_set_ms + p->uncoop_after_ms) {
 		v->state = VM_UNCOOPERATIVE;
 		v->retry_at_ms = now + p->uncoop_retry_ms;
 		set_out(v, v->actual_bytes, REASON_UNCOOPERATIVE);

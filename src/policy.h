@@ -74,6 +74,7 @@ struct policy_vm {
 	/* observations */
 	bool active;		/* QMP ready, balloon present, not paused */
 	uint64_t actual_bytes;
+	uint64_t actual_seen_ms;	/* when actual was observed (0: now) */
 	bool stats_valid;	/* recent, sane guest stats below */
 	/*
 	 * No usable sample right now, but the guest reports stats (just

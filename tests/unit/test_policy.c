@@ -319,6 +319,25 @@ static void test_uncooperative_left_alone(void **state)
 	assert_int_equal(v[0].state, VM_OK);
 }
 
+static void test_uncooperative_needs_a_late_enough_look(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 2000);
+	struct policy_vm v[1] = { vm(1024, 800) };
+
+	/* the last look at actual was before the timeout ran out: no verdict */
+	v[0].target_bytes = M(700);
+	v[0].target_set_ms = h.now_ms - p.uncoop_after_ms - 5000;
+	v[0].actual_seen_ms = v[0].target_set_ms + 100;
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].state, VM_OK);
+	assert_false(v[0].set_target);
+	/* seen again, still not moving: now it is */
+	v[0].actual_seen_ms = h.now_ms;
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].state, VM_UNCOOPERATIVE);
+}
+
 static void test_uncooperative_not_before_timeout(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
@@ -732,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_inflight_inflation_not_misread),
 		cmocka_unit_test(test_uncooperative_left_alone),
 		cmocka_unit_test(test_uncooperative_not_before_timeout),
+		cmocka_unit_test(test_uncooperative_needs_a_late_enough_look),
 		cmocka_unit_test(test_giveback_after_relax_delay),
 		cmocka_unit_test(test_hysteresis),
 		cmocka_unit_test(test_pressure_event_counts),
