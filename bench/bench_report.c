@@ -342,7 +342,7 @@ static void auto_vs_fpr(FILE *md, struct scen_res *r)
 		return;
 	fprintf(md, "| %s: auto at least as good as fpr | swap %.0f vs %.0f pages, time "
 		"%.1f vs %.1f s | %s |\n", sname(r), as, fs, at, ft,
-		as <= fs && (isnan(ft) || isnan(at) || at <= ft * 1.02) ? "yes" : "**no**");
+		as <= fs && (isnan(ft) || isnan(at) || at <= ft) ? "yes" : "**no**");
 }
 
 static void zero_oom(FILE *md, struct scen_res *res, size_t n)
