@@ -367,6 +367,27 @@ static void zero_oom(FILE *md, struct scen_res *res, size_t n)
 	}
 }
 
+/* Median (min-max) of run["daemon"][key] / div over a mode's runs. */
+static void fmt_daemon(char *buf, size_t len, const struct scen_res *r, enum bench_mode m,
+		       const char *key, double div, int dec)
+{
+	double v[64];
+	struct stat3 st;
+
+	for (size_t i = 0; i < r->nruns[m]; i++) {
+		json_t *x = json_object_get(json_object_get(r->runs[m][i], "daemon"), key);
+
+		v[i] = json_is_number(x) ? json_number_value(x) / div : NAN;
+	}
+	st = stat3_of(v, r->nruns[m]);
+	if (!st.valid)
+		snprintf(buf, len, "-");
+	else if (st.min == st.max)
+		snprintf(buf, len, "%.*f", dec, st.median);
+	else
+		snprintf(buf, len, "%.*f (%.*f-%.*f)", dec, st.median, dec, st.min, dec, st.max);
+}
+
 static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
 			     const char *plot_link)
 {
@@ -424,6 +445,16 @@ static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
 			fprintf(md, " | %s", a);
 		}
 		fprintf(md, " |\n");
+	}
+	fprintf(md, "\n| RUN | daemon CPU (s) | daemon peak RSS (MiB) |\n|---|---|---|\n");
+	for (int m = 0; m < BM_COUNT; m++) {
+		enum bench_mode mm = (enum bench_mode)m;
+
+		if (!bench_mode_policy(mm) || !r->nruns[m])
+			continue;
+		fmt_daemon(a, sizeof(a), r, mm, "cpu_s", 1, 2);
+		fmt_daemon(b, sizeof(b), r, mm, "max_rss_bytes", MIB_D, 1);
+		fprintf(md, "| %s | %s | %s |\n", bench_mode_name(mm), a, b);
 	}
 	fprintf(md, "\nMedians over the runs, (min-max) when they differ. TIME: until the "
 		"last guest finished its workload (\"-\": a guest did not finish within the "
