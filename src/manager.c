@@ -905,7 +905,13 @@ static void vm_housekeeping(struct manager *m, struct vm *v, uint64_t now)
 			send_query(v);
 		return;
 	}
-	if (now - v->last_stats_poll_ms >= m->cfg->stats_poll_ms)
+	/*
+	 * The guest's sample is stamped with the second it arrived in and
+	 * renewed every stats_interval: before that second is over, a poll can
+	 * only return the same sample again (half the polls at the defaults).
+	 */
+	if (now - v->last_stats_poll_ms >= m->cfg->stats_poll_ms &&
+	    wall_ms() >= (v->rate_state.prev.last_update_s + m->cfg->stats_interval_s) * 1000)
 		send_stats_poll(v);
 	if (now - v->last_query_ms >=
 	    (absdiff_u64(v->pol.actual_bytes, v->pol.target_bytes) > MIB ||

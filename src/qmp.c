@@ -527,6 +527,9 @@ static void on_io(struct loop_watch *w, uint32_t events, void *data)
 				break;	/* freed or closed by a callback */
 			if (r < 0)
 				goto fail;
+			/* A short read drained the socket: spare the EAGAIN recv(). */
+			if ((size_t)n < sizeof(buf))
+				break;
 		}
 	}
 	client_unbusy(c);
