@@ -151,16 +151,19 @@ int main(int argc, char **argv)
 	hx_proc_stats(d.pid, &p0);
 	hx_proc_stats(fq.pid, &f0);
 	t0 = hx_now_ms();
-	while (hx_now_ms() - t0 < secs * 1000ULL) {
+	for (unsigned i = 0; hx_now_ms() - t0 < secs * 1000ULL; i++) {
 		struct hx_proc_stats ps;
-		uint64_t c0 = hx_now_ns();
 
-		/* one light request a second, like a monitoring agent */
-		dump = hx_ctl(d.ctl, "{\"cmd\": \"dump\"}");
-		worst_ctl = fmax(worst_ctl, (double)(hx_now_ns() - c0) / 1e6);
-		if (dump && dump_counter(dump, "round_us_last") > round_max)
-			round_max = dump_counter(dump, "round_us_last");
-		json_decref(dump);
+		/* a full dump every 10 s, like a monitoring agent scraping */
+		if (i % 10 == 5) {
+			uint64_t c0 = hx_now_ns();
+
+			dump = hx_ctl(d.ctl, "{\"cmd\": \"dump\"}");
+			worst_ctl = fmax(worst_ctl, (double)(hx_now_ns() - c0) / 1e6);
+			if (dump && dump_counter(dump, "round_us_last") > round_max)
+				round_max = dump_counter(dump, "round_us_last");
+			json_decref(dump);
+		}
 		if (hx_proc_stats(d.pid, &ps) == 0 && ps.rss_bytes > rss_max)
 			rss_max = ps.rss_bytes;
 		usleep(1000000);
@@ -173,6 +176,8 @@ int main(int argc, char **argv)
 	rounds1 = dump_counter(dump, "rounds");
 	missed1 = dump_counter(dump, "ticks_missed");
 	hk_max = dump_counter(dump, "housekeeping_us_max");
+	/* the slowest round since start (adoption of all VMs included) */
+	round_max = fmax(round_max, dump_counter(dump, "round_us_max"));
 	count_ok(dump, &max_age);
 	json_decref(dump);
 
@@ -186,13 +191,13 @@ int main(int argc, char **argv)
 	       (unsigned long long)(p1.cpu_ms - p0.cpu_ms));
 	printf("  daemon RSS        %.1f MiB max in the window, %.1f MiB peak (VmHWM)\n",
 	       rss_max / 1048576.0, p1.hwm_bytes / 1048576.0);
-	printf("  policy rounds     %.0f in %.0f s; slowest %.2f ms; ticks missed %.0f\n",
+	printf("  policy rounds     %.0f in %.0f s; slowest since start %.2f ms; ticks missed %.0f\n",
 	       rounds1 - rounds0, (t1 - t0) / 1000.0, round_max / 1000.0, missed1 - missed0);
 	printf("  housekeeping      slowest pass %.2f ms (all sessions, every 100 ms)\n",
 	       hk_max / 1000.0);
 	printf("  stats polls       %.1f per VM on average (one per new sample: %u), oldest "
 	       "sample %.0f ms\n", (sum1 - sum0) / (double)nv, secs, max_age);
-	printf("  control dump      %.1f ms at most\n", worst_ctl);
+	printf("  control dump      %.1f ms at most (a full dump every 10 s)\n", worst_ctl);
 	printf("  fakeqmp CPU       %.2f%% (not the daemon's)\n", fake_pct);
 	(void)per_vm_min;
 
