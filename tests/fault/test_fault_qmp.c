@@ -44,9 +44,9 @@ static double polls(const struct fx *f, const char *vm)
 }
 
 /*
- * Over ms milliseconds: the well-behaved VMs get their stats polled on
- * schedule (at least 60% of ms / stats_poll) and the control socket answers
- * quickly. Returns the worst control latency seen.
+ * Over ms milliseconds: the well-behaved VMs get every new stats sample
+ * (one a second) and the control socket answers quickly. Returns the worst
+ * control latency seen.
  */
 static double check_served(const struct fx *f, const char *const *good, int ms)
 {
@@ -64,7 +64,8 @@ static double check_served(const struct fx *f, const char *const *good, int ms)
 	}
 	for (int i = 0; i < n; i++) {
 		double got = polls(f, good[i]) - before[i];
-		double want = 0.6 * ms / 200.0;
+		/* one new sample a second (stats_interval), each fetched */
+		double want = 0.75 * ms / 1000.0;
 
 		if (got < want)
 			fail_msg("vm %s: %.0f stats polls in %d ms, want >= %.0f", good[i], got,
@@ -212,7 +213,7 @@ static void test_garbage(void **state)
 	/* noise between replies: counted, ignored, the session stays */
 	assert_string_equal(dstr(&f, "noisy", "state", buf, sizeof(buf)), "ok");
 	assert_int_equal(dqmp(&f, "noisy", "disconnects"), 0);
-	assert_true(dqmp(&f, "noisy", "bad_messages") >= 10);
+	assert_true(dqmp(&f, "noisy", "bad_messages") >= 4);
 	assert_false(isnan(dnum(&f, "noisy", "available_bytes")));
 	/* noise instead of replies: timeouts, never managed */
 	assert_true(dqmp(&f, "garbler", "timeouts") >= 3);
