@@ -2,7 +2,7 @@
 # a whole process against fakeqmp (tests/fakeqmp), which plays QEMU for
 # faults real QEMU cannot be made to produce. Needs no root and no QEMU.
 #
-#   make check-fault    every tests/fault/test_*.c program (~2 min)
+#   make check-fault    every tests/fault/test_*.c program, in parallel (~50 s)
 
 FAULT_LIB_SRCS := tests/fault/fault.c
 FAULT_ALIB     := $(ASAN)/libfault.a
