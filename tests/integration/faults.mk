@@ -1,7 +1,7 @@
 # tests/integration/faults.mk - faults real QEMU can produce (issue 5):
 # slice limit lowered/raised at run time, the daemon SIGKILLed and restarted
 # (re-adoption, min restored), a QEMU SIGKILLed while being inflated, swap
-# full. ASan daemon, 4 small TCG guests, ~3 min. Needs root and memory
+# full. ASan daemon, 4 small guests, ~1.5-4 min. Needs root and memory
 # cgroups, else skipped (exit 77). Take /tmp/autoballoon-qemu.lock first.
 
 FAULTS_ITEST := $(ASAN)/tests/integration/test_faults
