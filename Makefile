@@ -72,7 +72,7 @@ all: $(PROGRAMS)
 
 # `make check`: every step in CHECK_STEPS, fast ones first; a failing step
 # fails check (after the others ran). Steps not named here run last.
-CHECK_ORDER := check-unit check-fault check-fuzz check-lint check-module-sparse \
+CHECK_ORDER := check-unit check-fault check-fuzz check-lint check-valgrind check-module-sparse \
 	check-guest check-daemon check-module check-faults-qemu check-bench
 check: all
 	@scripts/run-checks $(filter $(CHECK_STEPS),$(CHECK_ORDER)) \
