@@ -181,27 +181,6 @@ static json_t *ju64(uint64_t v)
 	return json_integer((json_int_t)v);
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 __attribute__((format(printf, 1, 2)))
 static void say(const char *fmt, ...)
 {
@@ -904,7 +883,7 @@ static json_t *run_one(const struct opts *o, const struct scenario *s,
 	if (snprintf(r->dir, sizeof(r->dir), "%s/runs/%s", out_abs, r->id) >= (int)sizeof(r->dir) ||
 	    snprintf(r->qmp_dir, sizeof(r->qmp_dir), "%s/qmp", r->dir) >= (int)sizeof(r->qmp_dir))
 		return NULL;
-	if (mkdir_p(r->qmp_dir) < 0) {
+	if (hx_mkdir_p(r->qmp_dir) < 0) {
 		fprintf(stderr, "autoballoon-bench: cannot create %s\n", r->qmp_dir);
 		return NULL;
 	}
@@ -1178,7 +1157,7 @@ static int make_custom_image(const char *base_dir, const char *out_abs,
 		return -errno;
 	if (pathf(ret_dir, len, "%s/image", out_abs))
 		return -ENAMETOOLONG;
-	r = mkdir_p(ret_dir);
+	r = hx_mkdir_p(ret_dir);
 	if (r < 0)
 		return r;
 	for (int k = 0; k < 2; k++) {
@@ -1822,12 +1801,12 @@ int main(int argc, char **argv)
 			o.daemon_bin);
 		return 1;
 	}
-	if (mkdir_p(o.out) < 0 || !realpath(o.out, out_abs)) {
+	if (hx_mkdir_p(o.out) < 0 || !realpath(o.out, out_abs)) {
 		fprintf(stderr, "autoballoon-bench: cannot create %s\n", o.out);
 		return 1;
 	}
 	if (pathf(err, sizeof(err), "%s/runs", out_abs) == 0)
-		mkdir_p(err);
+		hx_mkdir_p(err);
 	if (!o.keep)
 		clear_results(out_abs);
 	snprintf(image_dir, sizeof(image_dir), "%s", o.image_dir);

@@ -168,7 +168,7 @@ static int fmt_path(char *buf, size_t len, const char *fmt, ...)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int mkdir_p(const char *path)
+int hx_mkdir_p(const char *path)
 {
 	char tmp[PATH_MAX];
 	if (fmt_path(tmp, sizeof(tmp), "%s", path))
@@ -1992,7 +1992,7 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 
 	struct argv_b a = { 0 };
 	int logfd = -1, errpipe[2] = { -1, -1 };
-	r = mkdir_p(run_dir);
+	r = hx_mkdir_p(run_dir);
 	if (r)
 		goto fail;
 	if (fmt_path(vm->serial, sizeof(vm->serial), "%s/%s.serial", run_dir, vm->name) ||

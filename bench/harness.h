@@ -56,6 +56,9 @@
 void hx_set_verbose(bool on);
 bool hx_verbose(void);
 
+/* mkdir -p (mode 0755); 0 or -errno. */
+int hx_mkdir_p(const char *path);
+
 uint64_t hx_now_ns(void);	/* CLOCK_MONOTONIC */
 uint64_t hx_now_ms(void);
 

@@ -16,7 +16,7 @@
 
 #include "harness.h"
 
-json_t *hx_ctl(const char *sock, const char *request)
+json_t *hx_line_request(const char *sock, const char *request, size_t json_flags)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t cap = 1 << 16, n = 0;
@@ -56,13 +56,18 @@ json_t *hx_ctl(const char *sock, const char *request)
 		n += (size_t)r;
 		if (buf[n - 1] == '\n') {
 			buf[n] = '\0';
-			reply = json_loads(buf, JSON_DECODE_INT_AS_REAL, NULL);
+			reply = json_loads(buf, json_flags, NULL);
 			break;
 		}
 	}
 	free(buf);
 	close(fd);
 	return reply;
+}
+
+json_t *hx_ctl(const char *sock, const char *request)
+{
+	return hx_line_request(sock, request, JSON_DECODE_INT_AS_REAL);
 }
 
 json_t *hx_ctl_dump_vm(json_t *dump_reply, const char *name)

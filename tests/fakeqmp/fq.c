@@ -17,54 +17,11 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "hx_daemon.h"
 
 static json_t *ctl_request(const char *sock, const char *line)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t deadline = hx_now_ms() + 5000;
-	size_t n = 0, cap = 1 << 16;
-	json_t *reply = NULL;
-	char *buf;
-	int fd;
-
-	if (strlen(sock) >= sizeof(sa.sun_path))
-		return NULL;
-	strcpy(sa.sun_path, sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return NULL;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    dprintf(fd, "%s\n", line) < 0) {
-		close(fd);
-		return NULL;
-	}
-	buf = malloc(cap);
-	while (buf && hx_now_ms() < deadline) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t r;
-
-		if (poll(&p, 1, 200) <= 0)
-			continue;
-		if (n + 1 >= cap) {
-			char *nb = realloc(buf, cap *= 2);
-
-			if (!nb)
-				break;
-			buf = nb;
-		}
-		r = read(fd, buf + n, cap - n - 1);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		if (buf[n - 1] == '\n') {
-			buf[n] = '\0';
-			reply = json_loads(buf, 0, NULL);
-			break;
-		}
-	}
-	free(buf);
-	close(fd);
-	return reply;
+	return hx_line_request(sock, line, 0);
 }
 
 static json_t *vcmd(const struct fq_proc *f, const char *fmt, va_list ap)
