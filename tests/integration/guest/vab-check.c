@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -178,24 +179,47 @@ static void ready(void)
 
 static int basic(void)
 {
-	uint64_t hold = 256 * AB_MIB;
+	const uint64_t chunk = 2 * AB_MIB;
 	struct ab_touch_stats ts;
-	int64_t b1, b2;
+	uint64_t free_b, hold, room, off, n;
+	int64_t b1, b2, mig0;
 	long rc;
+	char *p;
 
-	/* Anonymous memory held during inflation leaves holes afterwards,
-	 * so that compaction has balloon pages to move. */
-	void *p = ab_anon_alloc(NAME, hold);
-	ab_anon_touch(p, hold, 1, &ts);
+	/*
+	 * Touch nearly all free memory, then give most of it back, keeping one
+	 * 2 MiB chunk in every n: the balloon (512 MiB) inflates into the holes,
+	 * so its pages end up spread over the zone between chunks freed
+	 * afterwards, and compaction always finds balloon pages below free
+	 * ones.  n is chosen so that 512 MiB plus a margin stays free.
+	 */
+	free_b = (uint64_t)meminfo_kib("MemFree") * 1024;
+	hold = free_b > 64 * AB_MIB ? free_b - 64 * AB_MIB : 0;
+	hold -= hold % chunk;
+	room = free_b > 640 * AB_MIB ? free_b - 640 * AB_MIB : 0;
+	p = NULL;
+	if (room >= chunk && hold >= 2 * chunk) {
+		n = (hold + room - 1) / room;
+		if (n < 2)
+			n = 2;
+		p = ab_anon_alloc(NAME, hold);
+		/* no THP: a partly unmapped huge page is freed only later */
+		madvise(p, hold, MADV_NOHUGEPAGE);
+		ab_anon_touch(p, hold, 1, &ts);
+		for (off = 0; off < hold; off += chunk)
+			if ((off / chunk) % n)
+				madvise(p + off, chunk, MADV_DONTNEED);
+	}
 	ready();
 
 	b1 = wait_settled(0);
 	ab_emit("vab", "name=inflated balloon_pages=%" PRId64 "%s", b1,
 		mod_counters());
 
-	ab_anon_free(p, hold);
-	int64_t mig0 = vmstat("balloon_migrate");
-	for (int i = 0; i < 5 && vmstat("balloon_migrate") == mig0; i++) {
+	if (p)
+		ab_anon_free(p, hold);
+	mig0 = vmstat("balloon_migrate");
+	for (int i = 0; i < 10 && vmstat("balloon_migrate") == mig0; i++) {
 		write_file("/proc/sys/vm/compact_memory", "1");
 		ab_sleep_ms(200);
 	}
