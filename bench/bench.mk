@@ -35,6 +35,9 @@ BENCH_REPS      ?= 3
 # on a shared machine: the lock is then taken per (scenario, mode), not for hours.
 BENCH_WRAP      ?=
 bench_comma := ,
+# The command written into docs/benchmarks.md names every variable overridden.
+bench_overrides = $(foreach v,BENCH_SCENARIOS BENCH_MODES BENCH_REPS BENCH_WRAP,$(if \
+	$(filter command line environment,$(origin $(v))), $(v)='$(strip $($(v)))'))
 # The binaries are copied first: a `make` elsewhere in the tree during the
 # hours of the matrix must not change the daemon between modes.
 bench: all
@@ -49,7 +52,7 @@ bench: all
 	done
 	$(BENCH_OUT)/bin/autoballoon-bench --report $(addprefix $(BENCH_OUT)/,$(BENCH_SCENARIOS)) \
 		--md docs/benchmarks.md --plots docs/benchmarks \
-		--command "make bench$(if $(BENCH_WRAP), BENCH_WRAP='$(BENCH_WRAP)')"
+		--command "make bench$(if $(strip $(bench_overrides)), $(strip $(bench_overrides)))"
 
 .PHONY: check-bench
 check-bench: $(BENCH) $(B)/autoballoond $(B)/autoballoonctl $(GUEST_IMAGE)

@@ -59,6 +59,11 @@ struct manager {
 	struct policy_host ph;
 	uint64_t last_swap_bytes;	/* swap use at the last round */
 	bool last_swap_valid;
+	/* how fast host avail falls: EWMA (1 s) over every host sample */
+	double avail_fall_bps;
+	uint64_t trend_ms;
+	uint64_t trend_avail;
+	bool trend_valid;
 	struct policy_params params;	/* cfg->params with host marks resolved */
 
 	struct vm **vms;
@@ -744,6 +749,29 @@ static void resolve_params(struct manager *m)
 		m->params.host_high_bytes = m->params.host_low_bytes + 16 * MIB;
 }
 
+/* Smooth the rate at which host avail falls (negative: rises) over ~1 s. */
+static void update_trend(struct manager *m, uint64_t now)
+{
+	const double tau_s = 1.0;
+
+	if (m->trend_valid && now <= m->trend_ms)
+		return;	/* same millisecond: keep the older reference */
+	if (m->trend_valid) {
+		double dt = (double)(now - m->trend_ms) / 1000.0;
+		double rate = ((double)m->trend_avail - (double)m->hm.avail_bytes) / dt;
+
+		m->avail_fall_bps += dt / (dt + tau_s) * (rate - m->avail_fall_bps);
+	}
+	m->trend_ms = now;
+	m->trend_avail = m->hm.avail_bytes;
+	m->trend_valid = true;
+}
+
+static uint64_t avail_fall_bps(const struct manager *m)
+{
+	return m->avail_fall_bps > 0 ? (uint64_t)m->avail_fall_bps : 0;
+}
+
 static int read_host(struct manager *m)
 {
 	int r = host_mem_read(&m->host, &m->hm);
@@ -760,6 +788,7 @@ static int read_host(struct manager *m)
 		return r;
 	}
 	m->psi_ok = m->psi_avg_path[0] && psi_read(m->psi_avg_path, &m->psi) == 0;
+	update_trend(m, now_ms());
 	if (m->host_err_logged)
 		log_info(m->log, "host memory readable again");
 	m->host_err_logged = false;
@@ -797,6 +826,7 @@ static void do_round(struct manager *m)
 	m->ph.now_ms = now;
 	m->ph.total_bytes = m->hm.total_bytes;
 	m->ph.avail_bytes = m->hm.avail_bytes;
+	m->ph.avail_fall_bps = avail_fall_bps(m);
 	m->ph.pressure_event = m->pressure_pending;
 	m->pressure_pending = false;
 	m->ph.swapped_bytes = m->last_swap_valid ?
@@ -955,7 +985,9 @@ static void housekeeping(struct manager *m)
 	 * eat the headroom in a fraction of a second, before the kernel's
 	 * pressure notification (which comes once reclaim has started).
 	 */
-	if (!m->paused && read_host(m) == 0 && m->hm.avail_bytes < m->params.host_low_bytes)
+	if (!m->paused && read_host(m) == 0 &&
+	    policy_projected_avail(&m->params, m->hm.avail_bytes, avail_fall_bps(m)) <
+	    m->params.host_low_bytes)
 		request_round(m);
 }
 
@@ -1518,6 +1550,8 @@ json_t *manager_dump(const struct manager *m, bool status_only)
 	json_object_set_new(host, "total_bytes", json_integer((json_int_t)m->hm.total_bytes));
 	json_object_set_new(host, "used_bytes", json_integer((json_int_t)m->hm.used_bytes));
 	json_object_set_new(host, "available_bytes", json_integer((json_int_t)m->hm.avail_bytes));
+	json_object_set_new(host, "available_fall_bytes_per_s",
+			    json_integer((json_int_t)avail_fall_bps(m)));
 	json_object_set_new(host, "low_bytes", json_integer((json_int_t)m->params.host_low_bytes));
 	json_object_set_new(host, "high_bytes", json_integer((json_int_t)m->params.host_high_bytes));
 	json_object_set_new(host, "pressured", json_boolean(ph->pressured));

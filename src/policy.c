@@ -117,6 +117,7 @@ void policy_params_default(struct policy_params *p, enum policy_kind kind)
 	p->majflt_ps_threshold = 256;
 	p->uncoop_after_ms = 10000;
 	p->uncoop_retry_ms = 120000;
+	p->lead_ms = 2000;
 	switch (kind) {
 	case POLICY_PROXMOX:
 		p->interval_ms = 10000;
@@ -397,11 +398,25 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 	h->unmet_bytes = sat_sub(h->unmet_bytes, took);
 }
 
+uint64_t policy_projected_avail(const struct policy_params *p, uint64_t avail_bytes,
+				uint64_t fall_bps)
+{
+	double fall = (double)fall_bps * (double)p->lead_ms / 1000.0;
+
+	return fall >= (double)avail_bytes ? 0 : avail_bytes - (uint64_t)fall;
+}
+
 static void policy_auto(const struct policy_params *p, struct policy_host *h,
 			struct policy_vm *vms, size_t n)
 {
 	uint64_t now = h->now_ms, pool = 0, grants = 0;
-	int64_t eff_avail = (int64_t)h->avail_bytes;
+	/*
+	 * Judge the host by where its available memory is heading: guests
+	 * filling memory at 100 MiB/s eat the margin below the low mark
+	 * faster than balloons can be inflated after the fact.
+	 */
+	uint64_t proj = policy_projected_avail(p, h->avail_bytes, h->avail_fall_bps);
+	int64_t eff_avail = (int64_t)proj;
 	struct donor *d;
 	size_t nd = 0;
 
@@ -409,10 +424,10 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		bookkeeping(p, now, &vms[i]);
 
 	/* Host pressure with hysteresis; in-flight changes counted. */
-	if (h->avail_bytes < p->host_low_bytes || h->pressure_event ||
+	if (proj < p->host_low_bytes || h->pressure_event ||
 	    h->swapped_bytes >= p->deadband_bytes)
 		h->pressured = true;
-	else if (h->avail_bytes + p->deadband_bytes > p->host_high_bytes)
+	else if (proj + p->deadband_bytes > p->host_high_bytes)
 		h->pressured = false;	/* reclaim stops within a deadband of high */
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];

@@ -59,6 +59,7 @@ struct policy_params {
 	uint64_t uncoop_after_ms;	/* no progress this long: uncooperative */
 	uint64_t uncoop_retry_ms;	/* try an uncooperative VM again after */
 	uint64_t interval_ms;		/* proxmox/mom: act at most this often */
+	uint64_t lead_ms;		/* project a falling avail this far ahead */
 };
 
 /* Defaults for a kind (interval differs per reference policy). */
@@ -111,6 +112,7 @@ struct policy_host {
 	uint64_t avail_bytes;
 	bool pressure_event;	/* PSI/vmpressure fired since the last round */
 	uint64_t swapped_bytes;	/* swap use grew this much since the last round */
+	uint64_t avail_fall_bps;	/* avail is falling this fast (bytes/s), 0: not */
 
 	/* policy memory */
 	bool pressured;
@@ -124,6 +126,14 @@ struct policy_host {
 	uint64_t grant_bytes;
 	uint64_t giveback_bytes;
 };
+
+/*
+ * The host's available memory lead_ms from now if it keeps falling at
+ * fall_bps: what the auto policy judges pressure by, so that reclaim starts
+ * while there is still time for guests to give memory back.
+ */
+uint64_t policy_projected_avail(const struct policy_params *p, uint64_t avail_bytes,
+				uint64_t fall_bps);
 
 /* Run one round: sets set_target/new_target_bytes/reason on each VM. */
 void policy_round(const struct policy_params *p, struct policy_host *h,

@@ -98,6 +98,7 @@ struct vab {
 	u32 target_pages;	/* num_pages last read from the device */
 	u32 actual_sent;	/* last value written to config.actual */
 	bool chasing;		/* moving toward target_pages */
+	unsigned long guest_won;	/* jiffies of the last pressure deflate */
 	int chase_gen;		/* cfg_gen the current chase belongs to */
 	__virtio32 pfns[VAB_PFNS_MAX];
 	u32 *pending;		/* freed, host not yet told (fast deflate) */

@@ -322,8 +322,11 @@ unsigned long vab_deflate_pressure_locked(struct vab *vb, unsigned long want,
 	}
 	*counter += done;
 	/* The guest wins: stop chasing an inflate target until re-sent. */
-	if (done && vb->target_pages > vb->nr_pages)
-		vb->chasing = false;
+	if (done) {
+		vb->guest_won = jiffies;
+		if (vb->target_pages > vb->nr_pages)
+			vb->chasing = false;
+	}
 	if (done)
 		vab_kick_work(vb);
 	return done / VAB_PPP;
@@ -340,6 +343,13 @@ static u32 vab_read_target(struct vab *vb)
 	/* Whole guest pages only. */
 	return ALIGN_DOWN(num, VAB_PPP);
 }
+
+/*
+ * No inflating for this long after the guest took pages back under
+ * pressure: a target the host sent while the deflate was still under way
+ * is stale (it accepts what it saw, a moment ago); its next one is not.
+ */
+#define VAB_WON_GRACE	HZ
 
 #define VAB_BACKOFF_MIN	(HZ / 5)
 #define VAB_BACKOFF_MAX	(5 * HZ)
@@ -372,7 +382,12 @@ static void vab_size_work(struct work_struct *work)
 
 	if (!READ_ONCE(vb->chasing))
 		return;
-	if (target > have) {
+	if (target > have && vb->guest_won &&
+	    time_before(jiffies, vb->guest_won + VAB_WON_GRACE)) {
+		/* Re-read num_pages when the grace is over. */
+		delay = vb->guest_won + VAB_WON_GRACE - jiffies;
+		again = true;
+	} else if (target > have) {
 		got = vab_inflate(vb, target - have);
 		if (got < min_t(u32, target - have, VAB_PFNS_MAX)) {
 			/* Out of memory for now: retry later, slower each time. */

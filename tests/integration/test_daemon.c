@@ -325,11 +325,16 @@ static void test_guest_driver_wins(void **state)
 		.data_disk_mib = 320, .slice = slice, .extra_args = extra,
 	};
 	assert_int_equal(hx_vm_start(&o, &vm), 0);
-	/* Keep 60-70% of the slice free: the guest's cache has to go. */
+	/*
+	 * Keep 60-70% of the slice free: the guest's cache has to go. No lead:
+	 * with low at 60% the boot alone looks like a host heading for
+	 * pressure, and a guest squeezed before it reads its cache never
+	 * holds the cache this test is about.
+	 */
 	snprintf(conf, sizeof(conf),
 		 "[daemon]\ncontrol_socket = %s/ctl.sock\nrestore_on_exit = no\n"
 		 "[host]\ncgroup = %s\nlow = 60%%\nhigh = 70%%\n"
-		 "[policy]\ncooldown = 15s\n"
+		 "[policy]\ncooldown = 15s\nlead = 0\n"
 		 "[vm g]\nqmp = %s/g.qmp\n",
 		 dir, hx_slice_path(slice), qdir);
 	assert_int_equal(hx_daemon_start(C.daemon_bin, dir, conf, true, &d), 0);
@@ -343,6 +348,8 @@ static void test_guest_driver_wins(void **state)
 	a_before = actual_now(q);
 	print_message("(g) before the burst the daemon had inflated the guest to %.0f MiB\n",
 		      a_before / MIB);
+	if (a_before > 350 * MIB)
+		hx_daemon_show_log(&d, 60);
 	assert_true(a_before <= 350 * MIB);
 
 	/* Watch 14 s from the burst: the guest takes memory, the daemon accepts. */
@@ -383,7 +390,7 @@ static void test_guest_driver_wins(void **state)
 	assert_int_equal(hx_slice_destroy(slice), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_inflate_burst_sigterm),
@@ -412,6 +419,8 @@ int main(void)
 	mkdirs(C.run);
 	if (hx_guard_start() < 0)
 		return 1;
+	if (argc > 1)	/* one test by name pattern, e.g. "*driver*" */
+		cmocka_set_test_filter(argv[1]);
 	r = cmocka_run_group_tests_name("daemon", tests, NULL, NULL);
 	hx_guard_stop();
 	return r;

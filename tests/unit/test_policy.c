@@ -397,6 +397,42 @@ static void test_hysteresis(void **state)
 	assert_false(h.pressured);
 }
 
+/* Avail above low but falling fast: reclaim starts now, for what is coming. */
+static void test_falling_avail_is_pressure(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);	/* lead 2 s */
+	struct policy_host h = host(4096, 250);
+	struct policy_vm v[1] = { vm(1024, 600) };
+
+	assert_int_equal(p.lead_ms, 2000);
+	assert_int_equal(policy_projected_avail(&p, M(250), M(50)), M(150));
+	assert_int_equal(policy_projected_avail(&p, M(250), M(500)), 0);
+	assert_int_equal(policy_projected_avail(&p, M(250), 0), M(250));
+
+	/* falling 50 MiB/s: 150 MiB in 2 s, above low (100): nothing */
+	h.avail_fall_bps = M(50);
+	policy_round(&p, &h, v, 1);
+	assert_false(h.pressured);
+	assert_false(v[0].set_target);
+
+	/* falling 100 MiB/s: 50 MiB in 2 s: pressured, need = 200 - 50 */
+	h.avail_fall_bps = M(100);
+	policy_round(&p, &h, v, 1);
+	assert_true(h.pressured);
+	assert_int_equal(h.need_bytes, M(150));
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 150));
+
+	/* with lead 0 the same host is not pressured */
+	p.lead_ms = 0;
+	h = host(4096, 250);
+	h.avail_fall_bps = M(100);
+	v[0] = vm(1024, 600);
+	policy_round(&p, &h, v, 1);
+	assert_false(h.pressured);
+	assert_false(v[0].set_target);
+}
+
 static void test_pressure_event_counts(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
@@ -754,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_uncooperative_needs_a_late_enough_look),
 		cmocka_unit_test(test_giveback_after_relax_delay),
 		cmocka_unit_test(test_hysteresis),
+		cmocka_unit_test(test_falling_avail_is_pressure),
 		cmocka_unit_test(test_pressure_event_counts),
 		cmocka_unit_test(test_lying_guest_gets_its_share_only),
 		cmocka_unit_test(test_no_stats_donor_of_last_resort),
