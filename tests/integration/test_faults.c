@@ -313,7 +313,7 @@ static bool other_swap_active(char *why, size_t len)
 		return false;
 	while (!found && fgets(line, sizeof(line), f))
 		if (line[0] == '/' && sscanf(line, "%299s", name) == 1) {
-			snprintf(why, len, "swap %s is active", name);
+			snprintf(why, len, "swap %.200s is active", name);
 			found = true;
 		}
 	fclose(f);
