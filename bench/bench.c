@@ -87,7 +87,8 @@ struct spike {
 	uint64_t a0;		/* actual at burst start */
 	uint64_t need;		/* actual the burst needs */
 	bool granted;
-	double grant_ms;
+	double grant_ms;	/* until actual covers the whole need */
+	double first_ms;	/* until the first GRANT_TOLERANCE is given */
 	double touch_ms, max_chunk_ms;
 	bool freed;
 	uint64_t freed_ns;
@@ -315,6 +316,7 @@ static void spike_burst_start(struct run *r, struct guest *g, const struct hx_li
 	g->sp.t_ns = l->mono_ns;
 	g->sp.mib = mib;
 	g->sp.grant_ms = NAN;
+	g->sp.first_ms = NAN;
 	g->sp.touch_ms = NAN;
 	g->sp.max_chunk_ms = NAN;
 	g->sp.reinflate_s = NAN;
@@ -331,6 +333,7 @@ static void spike_burst_start(struct run *r, struct guest *g, const struct hx_li
 	if (a + GRANT_TOLERANCE >= g->sp.need) {
 		g->sp.granted = true;
 		g->sp.grant_ms = 0;
+		g->sp.first_ms = 0;
 		g->sp.active = false;
 	}
 }
@@ -424,9 +427,15 @@ static bool spike_track(struct run *r, struct guest *g)
 	if (!g->sp.seen || g->exited)
 		return false;
 	if (g->sp.active && !g->sp.granted) {
-		if (guest_query_actual(g, &a) == 0 && a + GRANT_TOLERANCE >= g->sp.need) {
+		if (guest_query_actual(g, &a) < 0)
+			return true;
+		if (isnan(g->sp.first_ms) && a >= g->sp.a0 + GRANT_TOLERANCE)
+			g->sp.first_ms = ns_to_ms(now - g->sp.t_ns);
+		if (a + GRANT_TOLERANCE >= g->sp.need) {
 			g->sp.granted = true;
 			g->sp.grant_ms = ns_to_ms(now - g->sp.t_ns);
+			if (isnan(g->sp.first_ms))
+				g->sp.first_ms = g->sp.grant_ms;
 			g->sp.active = false;
 		}
 		return true;
@@ -703,6 +712,7 @@ static json_t *run_json(struct run *r)
 {
 	json_t *j = json_object(), *guests = json_array();
 	double tmax = NAN, tsum = 0, grant = NAN, stall = NAN, reinf = NAN, bal_sum = 0;
+	double first = NAN, wait = NAN;
 	double metric = r->s->metric[0] ? 0 : NAN;
 	unsigned finished = 0, unfinished = 0, oom = 0, nbal = 0;
 	uint64_t max = (uint64_t)(r->o->guest_mem ? r->o->guest_mem : r->s->guest_mem_mib) << 20;
@@ -760,10 +770,11 @@ static json_t *run_json(struct run *r)
 		}
 		if (g->sp.seen) {
 			json_object_set_new(gj, "spike", json_pack(
-				"{s:I,s:o,s:o,s:o,s:o,s:o,s:I,s:I}",
+				"{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I}",
 				"burst_mib", (json_int_t)g->sp.mib,
 				"granted", json_boolean(g->sp.granted),
 				"grant_latency_ms", jnum(g->sp.grant_ms),
+				"first_grant_ms", jnum(g->sp.first_ms),
 				"stall_ms", jnum(g->sp.touch_ms),
 				"max_chunk_ms", jnum(g->sp.max_chunk_ms),
 				"reinflate_s", jnum(g->sp.reinflate_s),
@@ -773,6 +784,11 @@ static json_t *run_json(struct run *r)
 				grant = g->sp.grant_ms;
 			if (!isnan(g->sp.touch_ms) && (isnan(stall) || g->sp.touch_ms > stall))
 				stall = g->sp.touch_ms;
+			if (!isnan(g->sp.first_ms) && (isnan(first) || g->sp.first_ms > first))
+				first = g->sp.first_ms;
+			if (!isnan(g->sp.max_chunk_ms) &&
+			    (isnan(wait) || g->sp.max_chunk_ms > wait))
+				wait = g->sp.max_chunk_ms;
 			if (!isnan(g->sp.reinflate_s) && (isnan(reinf) || g->sp.reinflate_s > reinf))
 				reinf = g->sp.reinflate_s;
 			if (!g->sp.granted)
@@ -804,6 +820,8 @@ static json_t *run_json(struct run *r)
 	json_object_set_new(j, "slice_peak_bytes", ju64(r->peak_usage));
 	json_object_set_new(j, "grant_latency_ms", jnum(grant));
 	json_object_set_new(j, "stall_ms", jnum(stall));
+	json_object_set_new(j, "first_grant_ms", jnum(first));
+	json_object_set_new(j, "max_wait_ms", jnum(wait));
 	json_object_set_new(j, "reinflate_s", jnum(reinf));
 	if (bench_mode_policy(r->mode)) {
 		json_t *dj = json_pack("{s:f,s:I}", "cpu_s", r->daemon_cpu_s,
@@ -1266,7 +1284,8 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 		"host_swap_in_pages", "host_swap_out_pages", "workload_time_s",
 		"workload_time_mean_s", "oom_kills", "guests_unfinished",
 		"final_balloon_mean_bytes", "slice_peak_bytes", "grant_latency_ms",
-		"stall_ms", "reinflate_s", "workload_metric",
+		"stall_ms", "reinflate_s", "workload_metric", "first_grant_ms",
+		"max_wait_ms",
 	};
 
 	json_object_set_new(root, "scenario", json_string(s->name));
