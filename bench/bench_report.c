@@ -6,6 +6,7 @@
  * typed in: every number comes from those files.
  */
 #include "bench.h"
+#include "harness.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -546,6 +547,36 @@ static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
 	}
 }
 
+/* Name the scenarios in bench/scenarios/ this report does not cover. */
+static void not_run(FILE *md, struct scen_res *res, size_t n)
+{
+	static const char *const never[] = { "demo", "smoke" };	/* not bench runs */
+	DIR *d = opendir("bench/scenarios");
+	struct dirent *e;
+	bool first = true;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		bool skip = len < 5 || strcmp(e->d_name + len - 4, ".ini");
+
+		for (size_t i = 0; !skip && i < sizeof(never) / sizeof(never[0]); i++)
+			skip = len - 4 == strlen(never[i]) && !strncmp(e->d_name, never[i], len - 4);
+		for (size_t i = 0; !skip && i < n; i++)
+			skip = len - 4 == strlen(sname(&res[i])) &&
+			       !strncmp(e->d_name, sname(&res[i]), len - 4);
+		if (skip)
+			continue;
+		fprintf(md, "%s `%.*s`", first ? "- Not in this report (not run by this command):" :
+			",", (int)(len - 4), e->d_name);
+		first = false;
+	}
+	if (!first)
+		fputc('\n', md);
+	closedir(d);
+}
+
 int bench_report(char *const *dirs, size_t ndirs, const char *md_path,
 		 const char *plot_dir, const char *command)
 {
@@ -554,7 +585,6 @@ int bench_report(char *const *dirs, size_t ndirs, const char *md_path,
 	const json_t *machine = NULL;
 	size_t n = 0;
 	FILE *md;
-	char mkcmd[PATH_MAX + 16];
 
 	if (!res)
 		return -ENOMEM;
@@ -566,9 +596,10 @@ int bench_report(char *const *dirs, size_t ndirs, const char *md_path,
 		free(res);
 		return -ENOENT;
 	}
-	snprintf(mkcmd, sizeof(mkcmd), "mkdir -p '%s'", plot_dir);
-	if (system(mkcmd) != 0)
+	if (hx_mkdir_p(plot_dir) < 0) {
+		free(res);
 		return -EIO;
+	}
 	rel_link(link, sizeof(link), md_path, plot_dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", md_path);
 	md = fopen(tmp, "w");
@@ -590,6 +621,7 @@ int bench_report(char *const *dirs, size_t ndirs, const char *md_path,
 	for (size_t i = 0; i < n; i++)
 		fprintf(md, "- %s: run %s\n", sname(&res[i]),
 			json_string_value(json_object_get(res[i].summary, "date")));
+	not_run(md, res, n);
 	fprintf(md, "\nModes: `unpressured` (no slice limit), `none` (no balloon action, free "
 		"page reporting off), `fpr` (free page reporting only), `static`, `proxmox`, "
 		"`mom` (autoballoond running the reference policies), `auto` (autoballoond, stock "
