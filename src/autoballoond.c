@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "loop.h"
 #include "manager.h"
 #include "metrics.h"
+#include "util.h"
 
 #define DEFAULT_CONFIG "/etc/autoballoon/autoballoond.conf"
 #define VERSION "0.1.0"
@@ -119,17 +119,6 @@ static void on_signal(struct loop_watch *w, int signo, void *data)
 			 d->cfg.restore_on_exit ? ", returning balloons to max" : "");
 		manager_shutdown(d->mgr, on_stopped, d);
 		break;
-	}
-}
-
-/* Many VMs mean many sockets: use the whole hard limit. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
 

@@ -52,6 +52,9 @@ int read_u64_file(const char *path, uint64_t *ret);
 /* Write a string to a file (cgroup/proc style control files). */
 int write_file(const char *path, const char *s);
 
+/* Raise the open-file soft limit to the hard limit (many VMs, many sockets). */
+void raise_nofile(void);
+
 /* Saturating arithmetic on unsigned 64-bit byte counts. */
 static inline uint64_t sat_sub(uint64_t a, uint64_t b)
 {

@@ -71,7 +71,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1390,16 +1389,6 @@ static void usage(FILE *f)
 	      "               [--host DIR] [--limit SIZE] [--base SIZE] [--swap-max SIZE]\n"
 	      "A fake QEMU (QMP balloon) for autoballoond's fault and scale tests.\n"
 	      "See the comment at the top of tests/fakeqmp/fakeqmp.c.\n", f);
-}
-
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 int main(int argc, char **argv)
