@@ -2,10 +2,12 @@
 #
 #   build/autoballoon-bench   the benchmark runner (bench/bench*.c + the harness
 #                             library + libautoballoon's QMP client)
-#   make demo                 4 x 512 MiB guests running `build` in a ~1.2 GiB
+#   make demo                 4 x 512 MiB guests running `build` in a 1.5 GiB
 #                             slice, without and with autoballoond (< 6 min)
 #   make bench                the matrix: scenarios x modes x 3 reps, then
 #                             docs/benchmarks.md + PNG plots (hours on 2 cores)
+#   make bench-report         docs/benchmarks.md again from every scenario's
+#                             results in build/bench (no run)
 #   make check-bench          smoke run: 2 guests, none + auto, 1 rep (< 3 min)
 #
 # Anything here boots QEMU and takes no lock itself; while developing run it as
@@ -54,7 +56,15 @@ bench: all
 		--md docs/benchmarks.md --plots docs/benchmarks \
 		--command "make bench$(if $(strip $(bench_overrides)), $(strip $(bench_overrides)))"
 
-.PHONY: check-bench
+# Rewrite docs/benchmarks.md from every scenario's results in $(BENCH_OUT)
+# (e.g. after `make bench BENCH_SCENARIOS=...` runs done one after the other);
+# each scenario's section names the run that produced it and its date.
+BENCH_REPORT_SCENARIOS ?= seed-small spike cache-stream anon-churn seed
+bench-report: $(BENCH)
+	$(BENCH) --report $(patsubst %/summary.json,%,$(wildcard $(addprefix $(BENCH_OUT)/,$(addsuffix /summary.json,$(BENCH_REPORT_SCENARIOS))))) \
+		--md docs/benchmarks.md --plots docs/benchmarks --command "make bench-report"
+
+.PHONY: bench-report check-bench
 check-bench: $(BENCH) $(B)/autoballoond $(B)/autoballoonctl $(GUEST_IMAGE)
 	$(BENCH) --check --scenario smoke --mode none,auto --reps 1 --guests 2 \
 		--status-every 10 --out $(B)/check-bench
