@@ -323,7 +323,7 @@ unsigned long vab_deflate_pressure_locked(struct vab *vb, unsigned long want,
 	*counter += done;
 	/* The guest wins: stop chasing an inflate target until re-sent. */
 	if (done) {
-		vb->guest_won = jiffies;
+		WRITE_ONCE(vb->guest_won, jiffies);
 		if (vb->target_pages > vb->nr_pages)
 			vb->chasing = false;
 	}
@@ -359,7 +359,7 @@ static void vab_size_work(struct work_struct *work)
 	struct vab *vb = container_of(to_delayed_work(work), struct vab,
 				      size_work);
 	int gen = atomic_read(&vb->cfg_gen);
-	unsigned long delay = 0;
+	unsigned long delay = 0, won;
 	bool again = false;
 	u32 target, have;
 	unsigned int got;
@@ -382,10 +382,10 @@ static void vab_size_work(struct work_struct *work)
 
 	if (!READ_ONCE(vb->chasing))
 		return;
-	if (target > have && vb->guest_won &&
-	    time_before(jiffies, vb->guest_won + VAB_WON_GRACE)) {
+	won = READ_ONCE(vb->guest_won);
+	if (target > have && won && time_before(jiffies, won + VAB_WON_GRACE)) {
 		/* Re-read num_pages when the grace is over. */
-		delay = vb->guest_won + VAB_WON_GRACE - jiffies;
+		delay = won + VAB_WON_GRACE - jiffies;
 		again = true;
 	} else if (target > have) {
 		got = vab_inflate(vb, target - have);
