@@ -38,13 +38,13 @@ bool hx_daemon_alive(const struct hx_daemon *d);
 /* Print the last lines of the daemon log to stderr (for failure reports). */
 void hx_daemon_show_log(const struct hx_daemon *d, int last_lines);
 
-/* One control request line ({"cmd": ...}) to SOCK; the reply (new reference,
- * decoded with integers as reals) or NULL (no answer within 5 s). */
 /*
  * Send one line to a line-JSON UNIX socket and read one JSON line back
  * (5 s at most); NULL on any failure. json_flags go to json_loads().
  */
 json_t *hx_line_request(const char *sock, const char *request, size_t json_flags);
+/* One control request line ({"cmd": ...}) to SOCK; the reply (new reference,
+ * decoded with integers as reals) or NULL (no answer within 5 s). */
 json_t *hx_ctl(const char *sock, const char *request);
 /* The "vms" entry named NAME of a fresh dump (new reference), or NULL. */
 json_t *hx_ctl_vm_dump(const char *sock, const char *name);

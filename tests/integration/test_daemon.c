@@ -60,10 +60,7 @@ static struct ctx C;
 
 static void mkdirs(const char *p)
 {
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", p);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(hx_mkdir_p(p), 0);
 }
 
 static uint64_t qemu_mem(pid_t pid)

@@ -55,10 +55,7 @@ static struct {
 
 static void mkdirs(const char *p)
 {
-	char cmd[600];
-
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", p);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(hx_mkdir_p(p), 0);
 }
 
 static uint64_t actual_of(struct hx_vm *vm)
@@ -122,21 +119,16 @@ static void start_guest(const char *name, const char *dir, const char *qdir,
 			struct hx_slice *slice, const char *workload, const char *args,
 			unsigned data_mib, bool doo, struct hx_vm **ret)
 {
-	static char qmp_arg[4][400];
-	static const char *extra[4][3];
-	static int k;
+	/* hx_vm_start copies the arguments into QEMU's command line */
+	char qmp_arg[400];
+	const char *extra[3] = { "-qmp", qmp_arg, NULL };
 	struct hx_vm_opts o = {
 		.name = name, .run_dir = dir, .mem_mib = 384, .workload = workload,
 		.args = args, .slice = slice, .data_disk_mib = data_mib,
-		.deflate_on_oom = doo,
+		.deflate_on_oom = doo, .extra_args = extra,
 	};
 
-	k = (k + 1) % 4;
-	snprintf(qmp_arg[k], sizeof(qmp_arg[k]), "unix:%s/%s.qmp,server=on,wait=off", qdir, name);
-	extra[k][0] = "-qmp";
-	extra[k][1] = qmp_arg[k];
-	extra[k][2] = NULL;
-	o.extra_args = extra[k];
+	snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s/%s.qmp,server=on,wait=off", qdir, name);
 	assert_int_equal(hx_vm_start(&o, ret), 0);
 }
 
