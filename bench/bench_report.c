@@ -314,7 +314,7 @@ static void targets(FILE *md, struct scen_res *res, size_t n)
  * burst covered (both bounded below by the time the guest takes to use up
  * its own free memory and cache and to touch the burst: see stall in
  * `unpressured`), and the longest the guest waited for any 1 MiB of it (what
- * the guest feels; 13-19 ms of it is its own touching speed under TCG).
+ * the guest feels; part of it is its own touching speed, see `unpressured`).
  */
 static void spike_targets(FILE *md, struct scen_res *r)
 {
@@ -581,7 +581,7 @@ static void not_run(FILE *md, struct scen_res *res, size_t n)
 			       !strncmp(e->d_name, sname(&res[i]), len - 4);
 		if (skip)
 			continue;
-		fprintf(md, "%s `%.*s`", first ? "- Not in this report (not run by this command):" :
+		fprintf(md, "%s `%.*s`", first ? "- Not in this report:" :
 			",", (int)(len - 4), e->d_name);
 		first = false;
 	}
