@@ -399,9 +399,9 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 }
 
 uint64_t policy_projected_avail(const struct policy_params *p, uint64_t avail_bytes,
-				uint64_t fall_bps)
+				uint64_t fall_bps, uint64_t falling_ms)
 {
-	double fall = (double)fall_bps * (double)p->lead_ms / 1000.0;
+	double fall = (double)fall_bps * (double)MIN(p->lead_ms, falling_ms) / 1000.0;
 
 	return fall >= (double)avail_bytes ? 0 : avail_bytes - (uint64_t)fall;
 }
@@ -415,7 +415,8 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	 * filling memory at 100 MiB/s eat the margin below the low mark
 	 * faster than balloons can be inflated after the fact.
 	 */
-	uint64_t proj = policy_projected_avail(p, h->avail_bytes, h->avail_fall_bps);
+	uint64_t proj = policy_projected_avail(p, h->avail_bytes, h->avail_fall_bps,
+					       h->avail_falling_ms);
 	int64_t eff_avail = (int64_t)proj;
 	struct donor *d;
 	size_t nd = 0;

@@ -113,6 +113,7 @@ struct policy_host {
 	bool pressure_event;	/* PSI/vmpressure fired since the last round */
 	uint64_t swapped_bytes;	/* swap use grew this much since the last round */
 	uint64_t avail_fall_bps;	/* avail is falling this fast (bytes/s), 0: not */
+	uint64_t avail_falling_ms;	/* ... and has been falling this long */
 
 	/* policy memory */
 	bool pressured;
@@ -130,10 +131,13 @@ struct policy_host {
 /*
  * The host's available memory lead_ms from now if it keeps falling at
  * fall_bps: what the auto policy judges pressure by, so that reclaim starts
- * while there is still time for guests to give memory back.
+ * while there is still time for guests to give memory back. A trend is
+ * extrapolated no further ahead than it has lasted (falling_ms): a guest
+ * touching a 100 MiB allocation makes avail fall fast for a few hundred
+ * ms and then stop, and is no reason to take 200 MiB from the others.
  */
 uint64_t policy_projected_avail(const struct policy_params *p, uint64_t avail_bytes,
-				uint64_t fall_bps);
+				uint64_t fall_bps, uint64_t falling_ms);
 
 /* Run one round: sets set_target/new_target_bytes/reason on each VM. */
 void policy_round(const struct policy_params *p, struct policy_host *h,

@@ -405,18 +405,23 @@ static void test_falling_avail_is_pressure(void **state)
 	struct policy_vm v[1] = { vm(1024, 600) };
 
 	assert_int_equal(p.lead_ms, 2000);
-	assert_int_equal(policy_projected_avail(&p, M(250), M(50)), M(150));
-	assert_int_equal(policy_projected_avail(&p, M(250), M(500)), 0);
-	assert_int_equal(policy_projected_avail(&p, M(250), 0), M(250));
+	assert_int_equal(policy_projected_avail(&p, M(250), M(50), 2000), M(150));
+	assert_int_equal(policy_projected_avail(&p, M(250), M(500), 5000), 0);
+	assert_int_equal(policy_projected_avail(&p, M(250), 0, 2000), M(250));
+	/* a trend is projected no further ahead than it has lasted */
+	assert_int_equal(policy_projected_avail(&p, M(250), M(100), 500), M(200));
+	assert_int_equal(policy_projected_avail(&p, M(250), M(100), 0), M(250));
 
-	/* falling 50 MiB/s: 150 MiB in 2 s, above low (100): nothing */
+	/* falling 50 MiB/s for 3 s: 150 MiB in 2 s, above low (100): nothing */
 	h.avail_fall_bps = M(50);
+	h.avail_falling_ms = 3000;
 	policy_round(&p, &h, v, 1);
 	assert_false(h.pressured);
 	assert_false(v[0].set_target);
 
-	/* falling 100 MiB/s: 50 MiB in 2 s: pressured, need = 200 - 50 */
+	/* falling 100 MiB/s for 2 s: 50 MiB in 2 s: pressured, need = 200 - 50 */
 	h.avail_fall_bps = M(100);
+	h.avail_falling_ms = 2000;
 	policy_round(&p, &h, v, 1);
 	assert_true(h.pressured);
 	assert_int_equal(h.need_bytes, M(150));
@@ -427,10 +432,35 @@ static void test_falling_avail_is_pressure(void **state)
 	p.lead_ms = 0;
 	h = host(4096, 250);
 	h.avail_fall_bps = M(100);
+	h.avail_falling_ms = 2000;
 	v[0] = vm(1024, 600);
 	policy_round(&p, &h, v, 1);
 	assert_false(h.pressured);
 	assert_false(v[0].set_target);
+}
+
+/*
+ * A guest touching a burst: avail falls 400 MiB/s, but only for 300 ms so
+ * far. Projected 300 ms ahead (120 MiB), not 2 s (800 MiB): the host stays
+ * unpressured and nobody is inflated for memory the burst will not take.
+ */
+static void test_short_fall_is_not_pressure(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 250);
+	struct policy_vm v[1] = { vm(1024, 600) };
+
+	h.avail_fall_bps = M(400);
+	h.avail_falling_ms = 300;
+	policy_round(&p, &h, v, 1);
+	assert_false(h.pressured);
+	assert_false(v[0].set_target);
+
+	/* the same rate kept up for a second: 400 MiB ahead, pressured */
+	h.avail_falling_ms = 1000;
+	policy_round(&p, &h, v, 1);
+	assert_true(h.pressured);
+	assert_true(v[0].set_target);
 }
 
 static void test_pressure_event_counts(void **state)
@@ -791,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_giveback_after_relax_delay),
 		cmocka_unit_test(test_hysteresis),
 		cmocka_unit_test(test_falling_avail_is_pressure),
+		cmocka_unit_test(test_short_fall_is_not_pressure),
 		cmocka_unit_test(test_pressure_event_counts),
 		cmocka_unit_test(test_lying_guest_gets_its_share_only),
 		cmocka_unit_test(test_no_stats_donor_of_last_resort),
