@@ -395,6 +395,121 @@ static void zero_oom(FILE *md, struct scen_res *res, size_t n)
 }
 
 /* Median (min-max) of run["daemon"][key] / div over a mode's runs. */
+/* "median (min-max)", the range only when the runs differ; "-": no value. */
+static void fmt_stat3(char *buf, size_t len, const struct stat3 *st, int dec)
+{
+	if (!st->valid)
+		snprintf(buf, len, "-");
+	else if (st->min == st->max)
+		snprintf(buf, len, "%.*f", dec, st->median);
+	else
+		snprintf(buf, len, "%.*f (%.*f-%.*f)", dec, st->median, dec, st->min, dec,
+			 st->max);
+}
+
+/*
+ * From one run's series: the slice's mean usage and the mean of the
+ * balloons' sum (guest max - actual), over the samples in which every
+ * guest's balloon was known (all guests up, none finished yet). With free
+ * page reporting a balloon over memory the host no longer backs returns
+ * nothing: the two columns side by side show what ballooning bought.
+ */
+static int series_means(const char *csv, double guest_bytes, double *usage, double *balloons)
+{
+	char line[65536];
+	int cu, ca[MAX_PLOT_GUESTS + 8], na = 0;
+	double su = 0, sb = 0;
+	size_t rows = 0;
+	FILE *f = fopen(csv, "r");
+
+	if (!f)
+		return -errno;
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return -EINVAL;
+	}
+	cu = header_index(line, "host_usage_bytes");
+	for (int i = 1; i <= MAX_PLOT_GUESTS + 8; i++) {
+		char col[64];
+		int c;
+
+		snprintf(col, sizeof(col), "g%d_actual_bytes", i);
+		c = header_index(line, col);
+		if (!c)
+			break;
+		ca[na++] = c;
+	}
+	while (cu && na && fgets(line, sizeof(line), f)) {
+		char *p = line, *tok;
+		double val[1024], b = 0;
+		int col = 0;
+		bool ok = true;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		/* strsep keeps empty fields: a guest not up yet leaves one */
+		while ((tok = strsep(&p, ",")) && col < 1023)
+			val[++col] = *tok ? strtod(tok, NULL) : NAN;
+		if (cu > col || isnan(val[cu]))
+			continue;
+		for (int i = 0; i < na && ok; i++) {
+			ok = ca[i] <= col && !isnan(val[ca[i]]);
+			if (ok)
+				b += guest_bytes - val[ca[i]];
+		}
+		if (!ok)
+			continue;
+		su += val[cu];
+		sb += b;
+		rows++;
+	}
+	fclose(f);
+	if (!rows)
+		return -ENODATA;
+	*usage = su / (double)rows;
+	*balloons = sb / (double)rows;
+	return 0;
+}
+
+static void residency_table(FILE *md, const struct scen_res *r)
+{
+	const json_t *cfg = json_object_get(r->summary, "config");
+	double gb = json_number_value(json_object_get(cfg, "guest_mem_mib")) * MIB_D;
+
+	fprintf(md, "| RUN | slice usage (MiB, mean) | balloons (MiB, sum over guests, mean) |\n"
+		"|---|---|---|\n");
+	for (int m = 0; m < BM_COUNT; m++) {
+		double u[64], b[64];
+		struct stat3 su, sb;
+		char a[96], c[96];
+
+		if (!r->nruns[m])
+			continue;
+		for (size_t i = 0; i < r->nruns[m]; i++) {
+			char csv[PATH_MAX + 64];
+
+			snprintf(csv, sizeof(csv), "%s/runs/%s-%.0f-series.csv", r->dir,
+				 bench_mode_name((enum bench_mode)m),
+				 json_number_value(json_object_get(r->runs[m][i], "rep")));
+			if (series_means(csv, gb, &u[i], &b[i]) < 0)
+				u[i] = b[i] = NAN;
+			u[i] /= MIB_D;
+			b[i] /= MIB_D;
+		}
+		su = stat3_of(u, r->nruns[m]);
+		sb = stat3_of(b, r->nruns[m]);
+		if (!su.valid)
+			continue;	/* no series: nothing to show */
+		fmt_stat3(a, sizeof(a), &su, 0);
+		fmt_stat3(c, sizeof(c), &sb, 0);
+		fprintf(md, "| %s | %s | %s |\n", bench_mode_name((enum bench_mode)m), a, c);
+	}
+	fprintf(md, "\nWhat the balloons bought: the slice's usage next to the memory "
+		"the balloons held, both averaged over the seconds in which every guest's "
+		"QEMU was running. Where free page reporting is on, a balloon over memory "
+		"the guest had freed (and reporting had already returned to the host) "
+		"buys the host nothing.\n\n");
+}
+
 static void fmt_daemon(char *buf, size_t len, const struct scen_res *r, enum bench_mode m,
 		       const char *key, double div, int dec)
 {
@@ -407,12 +522,7 @@ static void fmt_daemon(char *buf, size_t len, const struct scen_res *r, enum ben
 		v[i] = json_is_number(x) ? json_number_value(x) / div : NAN;
 	}
 	st = stat3_of(v, r->nruns[m]);
-	if (!st.valid)
-		snprintf(buf, len, "-");
-	else if (st.min == st.max)
-		snprintf(buf, len, "%.*f", dec, st.median);
-	else
-		snprintf(buf, len, "%.*f (%.*f-%.*f)", dec, st.median, dec, st.min, dec, st.max);
+	fmt_stat3(buf, len, &st, dec);
 }
 
 static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
@@ -497,6 +607,7 @@ static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
 		"allocation); *stall*: touching the whole burst (in `unpressured` that is "
 		"the guest's own speed, a floor for *grant*); *re-inflate*: burst freed to "
 		"the balloon back where it was." : "");
+	residency_table(md, r);
 
 	/* the seed's table shape, every run */
 	fprintf(md, "<details><summary>Every run</summary>\n\n");
