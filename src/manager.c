@@ -59,13 +59,7 @@ struct manager {
 	struct policy_host ph;
 	uint64_t last_swap_bytes;	/* swap use at the last round */
 	bool last_swap_valid;
-	/* how fast host avail falls: EWMA (1 s) over every host sample */
-	double avail_fall_bps;
-	uint64_t fall_start_ms;		/* first sample of the present fall */
-	uint64_t fall_last_ms;		/* last sample that saw avail fall */
-	uint64_t trend_ms;
-	uint64_t trend_avail;
-	bool trend_valid;
+	struct avail_trend trend;	/* how fast and how long host avail falls */
 	struct policy_params params;	/* cfg->params with host marks resolved */
 
 	struct vm **vms;
@@ -751,55 +745,11 @@ static void resolve_params(struct manager *m)
 		m->params.host_high_bytes = m->params.host_low_bytes + 16 * MIB;
 }
 
-/*
- * Smooth the rate at which host avail falls (negative: rises) over ~1 s,
- * and note how long the fall has lasted: a fall is over once no sample has
- * seen avail fall faster than FALL_FLOOR_BPS for FALL_GAP_MS (a guest
- * reading its disk falls in steps; one that finished touching an
- * allocation stays flat).
- */
-#define FALL_FLOOR_BPS	(8.0 * MIB)
-#define FALL_GAP_MS	300
-
-static void update_trend(struct manager *m, uint64_t now)
-{
-	const double tau_s = 1.0;
-
-	if (m->trend_valid && now <= m->trend_ms)
-		return;	/* same millisecond: keep the older reference */
-	if (m->trend_valid) {
-		double dt = (double)(now - m->trend_ms) / 1000.0;
-		double rate = ((double)m->trend_avail - (double)m->hm.avail_bytes) / dt;
-
-		m->avail_fall_bps += dt / (dt + tau_s) * (rate - m->avail_fall_bps);
-		if (rate >= FALL_FLOOR_BPS) {
-			if (!m->fall_last_ms || m->trend_ms - m->fall_last_ms > FALL_GAP_MS)
-				m->fall_start_ms = m->trend_ms;
-			m->fall_last_ms = now;
-		}
-	}
-	m->trend_ms = now;
-	m->trend_avail = m->hm.avail_bytes;
-	m->trend_valid = true;
-}
-
-static uint64_t avail_fall_bps(const struct manager *m)
-{
-	return m->avail_fall_bps > 0 ? (uint64_t)m->avail_fall_bps : 0;
-}
-
-/* How long host avail has been falling, 0: it is not. */
-static uint64_t avail_falling_ms(const struct manager *m)
-{
-	if (!m->fall_last_ms || m->trend_ms - m->fall_last_ms > FALL_GAP_MS)
-		return 0;
-	return m->trend_ms - m->fall_start_ms;
-}
-
 static uint64_t projected_avail(const struct manager *m)
 {
-	return policy_projected_avail(&m->params, m->hm.avail_bytes, avail_fall_bps(m),
-				      avail_falling_ms(m));
+	return policy_projected_avail(&m->params, m->hm.avail_bytes,
+				      avail_trend_fall_bps(&m->trend),
+				      avail_trend_falling_ms(&m->trend));
 }
 
 static int read_host(struct manager *m)
@@ -818,7 +768,7 @@ static int read_host(struct manager *m)
 		return r;
 	}
 	m->psi_ok = m->psi_avg_path[0] && psi_read(m->psi_avg_path, &m->psi) == 0;
-	update_trend(m, now_ms());
+	avail_trend_update(&m->trend, now_ms(), m->hm.avail_bytes);
 	if (m->host_err_logged)
 		log_info(m->log, "host memory readable again");
 	m->host_err_logged = false;
@@ -856,8 +806,8 @@ static void do_round(struct manager *m)
 	m->ph.now_ms = now;
 	m->ph.total_bytes = m->hm.total_bytes;
 	m->ph.avail_bytes = m->hm.avail_bytes;
-	m->ph.avail_fall_bps = avail_fall_bps(m);
-	m->ph.avail_falling_ms = avail_falling_ms(m);
+	m->ph.avail_fall_bps = avail_trend_fall_bps(&m->trend);
+	m->ph.avail_falling_ms = avail_trend_falling_ms(&m->trend);
 	m->ph.pressure_event = m->pressure_pending;
 	m->pressure_pending = false;
 	m->ph.swapped_bytes = m->last_swap_valid ?
@@ -1581,9 +1531,9 @@ json_t *manager_dump(const struct manager *m, bool status_only)
 	json_object_set_new(host, "used_bytes", json_integer((json_int_t)m->hm.used_bytes));
 	json_object_set_new(host, "available_bytes", json_integer((json_int_t)m->hm.avail_bytes));
 	json_object_set_new(host, "available_fall_bytes_per_s",
-			    json_integer((json_int_t)avail_fall_bps(m)));
+			    json_integer((json_int_t)avail_trend_fall_bps(&m->trend)));
 	json_object_set_new(host, "available_falling_ms",
-			    json_integer((json_int_t)avail_falling_ms(m)));
+			    json_integer((json_int_t)avail_trend_falling_ms(&m->trend)));
 	json_object_set_new(host, "available_projected_bytes",
 			    json_integer((json_int_t)projected_avail(m)));
 	json_object_set_new(host, "low_bytes", json_integer((json_int_t)m->params.host_low_bytes));

@@ -398,6 +398,43 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 	h->unmet_bytes = sat_sub(h->unmet_bytes, took);
 }
 
+#define FALL_FLOOR_BPS	(8.0 * MIB)
+#define FALL_GAP_MS	300
+
+void avail_trend_update(struct avail_trend *t, uint64_t now_ms, uint64_t avail_bytes)
+{
+	const double tau_s = 1.0;
+
+	if (t->valid && now_ms <= t->ms)
+		return;	/* same millisecond: keep the older reference */
+	if (t->valid) {
+		double dt = (double)(now_ms - t->ms) / 1000.0;
+		double rate = ((double)t->avail - (double)avail_bytes) / dt;
+
+		t->fall_bps += dt / (dt + tau_s) * (rate - t->fall_bps);
+		if (rate >= FALL_FLOOR_BPS) {
+			if (!t->fall_last_ms || t->ms - t->fall_last_ms > FALL_GAP_MS)
+				t->fall_start_ms = t->ms;
+			t->fall_last_ms = now_ms;
+		}
+	}
+	t->ms = now_ms;
+	t->avail = avail_bytes;
+	t->valid = true;
+}
+
+uint64_t avail_trend_fall_bps(const struct avail_trend *t)
+{
+	return t->fall_bps > 0 ? (uint64_t)t->fall_bps : 0;
+}
+
+uint64_t avail_trend_falling_ms(const struct avail_trend *t)
+{
+	if (!t->fall_last_ms || t->ms - t->fall_last_ms > FALL_GAP_MS)
+		return 0;
+	return t->ms - t->fall_start_ms;
+}
+
 uint64_t policy_projected_avail(const struct policy_params *p, uint64_t avail_bytes,
 				uint64_t fall_bps, uint64_t falling_ms)
 {

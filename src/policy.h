@@ -129,6 +129,26 @@ struct policy_host {
 };
 
 /*
+ * How fast the host's available memory falls (EWMA over ~1 s of every host
+ * sample, negative: rising) and for how long it has been falling: a fall is
+ * over once no sample has seen avail fall faster than 8 MiB/s for 300 ms (a
+ * guest reading its disk falls in steps; one that finished touching an
+ * allocation stays flat).
+ */
+struct avail_trend {
+	double fall_bps;
+	uint64_t ms;			/* last sample */
+	uint64_t avail;
+	bool valid;
+	uint64_t fall_start_ms;		/* first sample of the present fall */
+	uint64_t fall_last_ms;		/* last sample that saw avail fall */
+};
+
+void avail_trend_update(struct avail_trend *t, uint64_t now_ms, uint64_t avail_bytes);
+uint64_t avail_trend_fall_bps(const struct avail_trend *t);	/* 0: not falling */
+uint64_t avail_trend_falling_ms(const struct avail_trend *t);	/* 0: not falling */
+
+/*
  * The host's available memory lead_ms from now if it keeps falling at
  * fall_bps: what the auto policy judges pressure by, so that reclaim starts
  * while there is still time for guests to give memory back. A trend is

@@ -463,6 +463,47 @@ static void test_short_fall_is_not_pressure(void **state)
 	assert_true(v[0].set_target);
 }
 
+/* The trend as the daemon samples it, every 100 ms. */
+static void test_avail_trend(void **state)
+{
+	struct avail_trend t = { 0 };
+	uint64_t now = 1000, avail = M(800);
+
+	/* flat: not falling */
+	for (int i = 0; i < 10; i++, now += 100)
+		avail_trend_update(&t, now, avail);
+	assert_int_equal(avail_trend_fall_bps(&t), 0);
+	assert_int_equal(avail_trend_falling_ms(&t), 0);
+
+	/* a burst: 40 MiB per 100 ms for 300 ms, then flat */
+	for (int i = 0; i < 3; i++, now += 100)
+		avail_trend_update(&t, now, avail -= M(40));
+	assert_int_equal(avail_trend_falling_ms(&t), 300);
+	assert_true(avail_trend_fall_bps(&t) > M(50));
+	for (int i = 0; i < 2; i++, now += 100)
+		avail_trend_update(&t, now, avail);
+	assert_int_equal(avail_trend_falling_ms(&t), 500);	/* 200 ms flat: a pause */
+	for (int i = 0; i < 2; i++, now += 100)
+		avail_trend_update(&t, now, avail);
+	assert_int_equal(avail_trend_falling_ms(&t), 0);	/* 400 ms flat: over */
+
+	/* a disk read: 10 MiB per 100 ms, a 200 ms pause every 500 ms, 2 s */
+	for (int i = 0; i < 20; i++, now += 100)
+		avail_trend_update(&t, now, avail -= (i % 5 < 3 ? M(10) : 0));
+	assert_int_equal(avail_trend_falling_ms(&t), 2000);
+	assert_true(avail_trend_fall_bps(&t) > M(40));
+
+	/* rising (memory freed): the smoothed fall goes to 0 */
+	for (int i = 0; i < 30; i++, now += 100)
+		avail_trend_update(&t, now, avail += M(5));
+	assert_int_equal(avail_trend_fall_bps(&t), 0);
+	assert_int_equal(avail_trend_falling_ms(&t), 0);
+
+	/* a sample in the same millisecond is ignored */
+	avail_trend_update(&t, now - 100, 0);
+	assert_int_equal(avail_trend_fall_bps(&t), 0);
+}
+
 static void test_pressure_event_counts(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
@@ -822,6 +863,7 @@ int main(void)
 		cmocka_unit_test(test_hysteresis),
 		cmocka_unit_test(test_falling_avail_is_pressure),
 		cmocka_unit_test(test_short_fall_is_not_pressure),
+		cmocka_unit_test(test_avail_trend),
 		cmocka_unit_test(test_pressure_event_counts),
 		cmocka_unit_test(test_lying_guest_gets_its_share_only),
 		cmocka_unit_test(test_no_stats_donor_of_last_resort),
