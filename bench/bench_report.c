@@ -22,6 +22,7 @@
 
 #define MIB_D (1024.0 * 1024.0)
 #define MAX_PLOT_GUESTS 8
+#define MAX_SERIES_GUESTS 128	/* 7 columns each: fits val[] in series_means */
 
 struct scen_res {
 	char dir[PATH_MAX];
@@ -394,7 +395,6 @@ static void zero_oom(FILE *md, struct scen_res *res, size_t n)
 	}
 }
 
-/* Median (min-max) of run["daemon"][key] / div over a mode's runs. */
 /* "median (min-max)", the range only when the runs differ; "-": no value. */
 static void fmt_stat3(char *buf, size_t len, const struct stat3 *st, int dec)
 {
@@ -410,14 +410,14 @@ static void fmt_stat3(char *buf, size_t len, const struct stat3 *st, int dec)
 /*
  * From one run's series: the slice's mean usage and the mean of the
  * balloons' sum (guest max - actual), over the samples in which every
- * guest's balloon was known (all guests up, none finished yet). With free
+ * guest's balloon was known (every guest's QEMU running). With free
  * page reporting a balloon over memory the host no longer backs returns
  * nothing: the two columns side by side show what ballooning bought.
  */
 static int series_means(const char *csv, double guest_bytes, double *usage, double *balloons)
 {
 	char line[65536];
-	int cu, ca[MAX_PLOT_GUESTS + 8], na = 0;
+	int cu, ca[MAX_SERIES_GUESTS], na = 0;
 	double su = 0, sb = 0;
 	size_t rows = 0;
 	FILE *f = fopen(csv, "r");
@@ -429,7 +429,7 @@ static int series_means(const char *csv, double guest_bytes, double *usage, doub
 		return -EINVAL;
 	}
 	cu = header_index(line, "host_usage_bytes");
-	for (int i = 1; i <= MAX_PLOT_GUESTS + 8; i++) {
+	for (int i = 1; i <= MAX_SERIES_GUESTS; i++) {
 		char col[64];
 		int c;
 
@@ -510,6 +510,7 @@ static void residency_table(FILE *md, const struct scen_res *r)
 		"buys the host nothing.\n\n");
 }
 
+/* Median (min-max) of run["daemon"][key] / div over a mode's runs. */
 static void fmt_daemon(char *buf, size_t len, const struct scen_res *r, enum bench_mode m,
 		       const char *key, double div, int dec)
 {
