@@ -50,22 +50,29 @@ static double stat_med(const struct scen_res *r, enum bench_mode m, const char *
 	return s ? json_number_value(json_object_get(s, "median")) : NAN;
 }
 
-/* "median (min-max)" with a scale and a number of decimals. */
+/* "median (min-max)", the range only when the runs differ; "-": no value. */
+static void fmt_stat3(char *buf, size_t len, const struct stat3 *st, int dec)
+{
+	if (!st->valid)
+		snprintf(buf, len, "-");
+	else if (st->min == st->max)
+		snprintf(buf, len, "%.*f", dec, st->median);
+	else
+		snprintf(buf, len, "%.*f (%.*f-%.*f)", dec, st->median, dec, st->min, dec,
+			 st->max);
+}
+
+/* The same from a summary's {median, min, max} object, scaled down by div. */
 static void fmt_stat(char *buf, size_t len, const json_t *s, double div, int dec)
 {
-	double med, lo, hi;
+	struct stat3 st = { .valid = s != NULL };
 
-	if (!s) {
-		snprintf(buf, len, "-");
-		return;
+	if (s) {
+		st.median = json_number_value(json_object_get(s, "median")) / div;
+		st.min = json_number_value(json_object_get(s, "min")) / div;
+		st.max = json_number_value(json_object_get(s, "max")) / div;
 	}
-	med = json_number_value(json_object_get(s, "median")) / div;
-	lo = json_number_value(json_object_get(s, "min")) / div;
-	hi = json_number_value(json_object_get(s, "max")) / div;
-	if (lo == hi)
-		snprintf(buf, len, "%.*f", dec, med);
-	else
-		snprintf(buf, len, "%.*f (%.*f-%.*f)", dec, med, dec, lo, dec, hi);
+	fmt_stat3(buf, len, &st, dec);
 }
 
 static int load_dir(const char *dir, struct scen_res *r)
@@ -395,16 +402,12 @@ static void zero_oom(FILE *md, struct scen_res *res, size_t n)
 	}
 }
 
-/* "median (min-max)", the range only when the runs differ; "-": no value. */
-static void fmt_stat3(char *buf, size_t len, const struct stat3 *st, int dec)
+/* runs/MODE-REP-series.csv of one run */
+static void series_path(char *buf, size_t len, const struct scen_res *r, enum bench_mode m,
+			const json_t *run)
 {
-	if (!st->valid)
-		snprintf(buf, len, "-");
-	else if (st->min == st->max)
-		snprintf(buf, len, "%.*f", dec, st->median);
-	else
-		snprintf(buf, len, "%.*f (%.*f-%.*f)", dec, st->median, dec, st->min, dec,
-			 st->max);
+	snprintf(buf, len, "%s/runs/%s-%.0f-series.csv", r->dir, bench_mode_name(m),
+		 json_number_value(json_object_get(run, "rep")));
 }
 
 /*
@@ -487,9 +490,7 @@ static void residency_table(FILE *md, const struct scen_res *r)
 		for (size_t i = 0; i < r->nruns[m]; i++) {
 			char csv[PATH_MAX + 64];
 
-			snprintf(csv, sizeof(csv), "%s/runs/%s-%.0f-series.csv", r->dir,
-				 bench_mode_name((enum bench_mode)m),
-				 json_number_value(json_object_get(r->runs[m][i], "rep")));
+			series_path(csv, sizeof(csv), r, (enum bench_mode)m, r->runs[m][i]);
 			if (series_means(csv, gb, &u[i], &b[i]) < 0)
 				u[i] = b[i] = NAN;
 			u[i] /= MIB_D;
@@ -654,9 +655,7 @@ static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
 
 		if (!run)
 			continue;
-		snprintf(csv, sizeof(csv), "%s/runs/%s-%.0f-series.csv", r->dir,
-			 bench_mode_name((enum bench_mode)m),
-			 json_number_value(json_object_get(run, "rep")));
+		series_path(csv, sizeof(csv), r, (enum bench_mode)m, run);
 		plot_name(name, sizeof(name), sname(r), (enum bench_mode)m);
 		snprintf(png, sizeof(png), "%s/%s", plot_dir, name);
 		snprintf(title, sizeof(title), "%s, %s, run %.0f: balloon actual (solid) and "
