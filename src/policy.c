@@ -18,8 +18,9 @@
  *  3. Host takes from excess: when the host (or slice) is pressured - its
  *     available memory under the low mark (projected lead_ms ahead while it
  *     falls, never further ahead than the fall has lasted), a PSI/vmpressure
- *     event, or its swap use growing - reclaim just enough to reach the high mark (plus
- *     what was just swapped out), water-filling on excess per weight, where
+ *     event, or its swap use growing - reclaim just enough to reach the
+ *     high mark (plus what was just swapped out), water-filling on excess
+ *     per weight, where
  *     excess = guest available (which counts page cache) - buffer -
  *     inflation in flight - the cool-down reserve. Never below min, at most
  *     step_inflate per VM per round. Reclaim floor (buffer) and grant
