@@ -2,6 +2,7 @@
 #include "hostmem.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +252,77 @@ int vmstat_read_swap(const char *proc_dir, struct vmstat_swap *ret)
 	r = memstat_get(buf, "pswpin", &ret->pswpin);
 	if (r == 0)
 		r = memstat_get(buf, "pswpout", &ret->pswpout);
+	free(buf);
+	return r;
+}
+
+#define SMAPS_FILE_MAX (32u << 20)
+
+/* "Key:   N kB" at line (key includes the colon): N in bytes. */
+static bool smaps_kb(const char *line, const char *key, uint64_t *ret)
+{
+	size_t n = strlen(key);
+	unsigned long long kb;
+	char unit[4];
+
+	if (strncmp(line, key, n) != 0 ||
+	    sscanf(line + n, "%llu %3s", &kb, unit) != 2 || strcmp(unit, "kB") != 0 ||
+	    kb > UINT64_MAX / 1024)
+		return false;
+	*ret = kb * 1024;
+	return true;
+}
+
+int smaps_guest_ram(const char *text, uint64_t min_mapping, struct guest_ram *ret)
+{
+	bool counting = false;
+	const char *line = text;
+
+	memset(ret, 0, sizeof(*ret));
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		unsigned long long start, end;
+		char perms[5];
+		uint64_t v;
+
+		if (sscanf(line, "%llx-%llx %4s ", &start, &end, perms) == 3 &&
+		    strlen(perms) == 4) {
+			counting = end > start && end - start >= min_mapping &&
+				   perms[0] == 'r' && perms[1] == 'w' && perms[2] != 'x';
+			if (counting) {
+				ret->mapped_bytes += end - start;
+				ret->mappings++;
+			}
+		} else if (counting) {
+			if (smaps_kb(line, "Rss:", &v) ||
+			    smaps_kb(line, "Private_Hugetlb:", &v) ||
+			    smaps_kb(line, "Shared_Hugetlb:", &v))
+				ret->resident_bytes += v;
+			else if (smaps_kb(line, "Swap:", &v))
+				ret->swap_bytes += v;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	/* Never more resident than mapped, whatever the text claims. */
+	ret->resident_bytes = MIN(ret->resident_bytes, ret->mapped_bytes);
+	ret->swap_bytes = MIN(ret->swap_bytes, ret->mapped_bytes - ret->resident_bytes);
+	return 0;
+}
+
+int guest_ram_read(const char *proc_dir, int pid, uint64_t min_mapping,
+		   struct guest_ram *ret)
+{
+	char p[PATH_MAX], *buf;
+	int r;
+
+	if (pid <= 0)
+		return -EINVAL;
+	if (snprintf(p, sizeof(p), "%s/%d/smaps", proc_dir, pid) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	r = read_file(p, SMAPS_FILE_MAX, &buf, NULL);
+	if (r < 0)
+		return r;
+	r = smaps_guest_ram(buf, min_mapping, ret);
 	free(buf);
 	return r;
 }

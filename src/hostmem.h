@@ -57,4 +57,26 @@ int meminfo_parse(const char *text, struct meminfo *ret);
 int memstat_get(const char *text, const char *key, uint64_t *ret);
 int vmstat_read_swap(const char *proc_dir, struct vmstat_swap *ret);
 
+/*
+ * The host memory behind one VM's guest RAM: QEMU's guest RAM blocks are
+ * its large writable, non-executable mappings (anonymous, memfd, shared
+ * memory or hugetlbfs); everything else QEMU maps is far smaller, and the
+ * TCG code buffer is executable. From /proc/PID/smaps.
+ */
+struct guest_ram {
+	uint64_t mapped_bytes;		/* size of the mappings counted */
+	uint64_t resident_bytes;	/* Rss (+ hugetlb pages) in them */
+	uint64_t swap_bytes;		/* of them, in the host's swap */
+	unsigned mappings;
+};
+
+/* Parse smaps text: mappings of at least min_mapping bytes count. */
+int smaps_guest_ram(const char *text, uint64_t min_mapping, struct guest_ram *ret);
+/*
+ * Read /proc/PID/smaps under proc_dir. -ENOENT when the process is gone,
+ * -EACCES when it is not ours to read.
+ */
+int guest_ram_read(const char *proc_dir, int pid, uint64_t min_mapping,
+		   struct guest_ram *ret);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@
 #define MAX_CONSECUTIVE_TIMEOUTS 3
 #define TARGET_FLOOR_BYTES (16 * MIB)
 #define GONE_AFTER_MS 5000
+/* Guest RAM residency: read this often; guest RAM blocks are larger. */
+#define RAM_READ_MS 1000
+#define RAM_MIN_MAPPING (64 * MIB + 4096)
 #define DEFAULT_BALLOON_PARENT "/machine/peripheral"
 #define ANON_BALLOON_PARENT "/machine/peripheral-anon"
 
@@ -382,6 +386,11 @@ static void on_setup_reply(struct qmp_client *c, const struct qmp_reply *r, void
 		if (r->err)
 			log_warn(m->log, "vm %s: cannot enable guest stats on %s: %s",
 				 v->cfg.name, v->balloon_path, r->err_desc);
+		v->setup = SETUP_REPORTING;
+		break;
+	case SETUP_REPORTING:
+		/* QEMU before 5.1 has no such property: no reporting. */
+		v->free_reporting = !r->err && json_is_true(r->ret);
 		v->setup = SETUP_QUERY;
 		break;
 	case SETUP_QUERY:
@@ -413,6 +422,11 @@ static void setup_next(struct vm *v)
 		args = json_pack("{s:s,s:s,s:i}", "path", v->balloon_path, "property",
 				 "guest-stats-polling-interval", "value",
 				 (int)v->mgr->cfg->stats_interval_s);
+		break;
+	case SETUP_REPORTING:
+		cmd = "qom-get";
+		args = json_pack("{s:s,s:s}", "path", v->balloon_path, "property",
+				 "free-page-reporting");
 		break;
 	case SETUP_QUERY:
 		send_query(v);
@@ -550,6 +564,9 @@ static void on_qmp_ready(struct qmp_client *c, void *data)
 
 	log_debug(v->mgr->log, "vm %s: QMP ready", v->cfg.name);
 	v->ever_connected = true;
+	v->peer_pid = MAX(qmp_client_peer_pid(c), 0);
+	v->ram_known = false;
+	v->ram_read_ms = 0;
 	v->setup = SETUP_MEMSIZE;
 	v->consecutive_timeouts = 0;
 	memset(&v->rate_state, 0, sizeof(v->rate_state));
@@ -727,6 +744,9 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 		p->free_bytes = sat_sub(p->free_bytes, v->stats_actual - now_size);
 	}
 	p->total_bytes = gstat_known(s, GSTAT_TOTAL) ? s->val[GSTAT_TOTAL] : p->max_bytes;
+	p->resident_valid = v->ram_known && now - v->ram_read_ms <= m->cfg->stats_stale_ms;
+	p->resident_bytes = v->ram.resident_bytes;
+	p->free_reporting = v->free_reporting;
 	p->swapin_pps = v->rates.swapin_pps;
 	p->majflt_ps = v->rates.majflt_ps;
 	p->stats_valid = true;
@@ -874,6 +894,42 @@ static void on_tick(struct loop_watch *w, uint64_t exp, void *data)
 
 /* ------------------------------------------------------------ housekeeping */
 
+/*
+ * What the host backs of the guest's RAM. The QMP peer must look like the
+ * VM's QEMU: guest RAM mappings of about its boot size (a manager that made
+ * the socket, such as libvirt, has none).
+ */
+static void read_guest_ram(struct manager *m, struct vm *v, uint64_t now)
+{
+	struct guest_ram g;
+	bool was = v->ram_known;
+	int r;
+
+	v->ram_read_ms = now;
+	r = v->peer_pid ? guest_ram_read(m->host.proc_dir, v->peer_pid,
+					 RAM_MIN_MAPPING, &g) : -ESRCH;
+	if (r == 0 && (g.mapped_bytes < v->boot_bytes / 2 ||
+		       g.mapped_bytes > 2 * v->boot_bytes + RAM_MIN_MAPPING))
+		r = -EMEDIUMTYPE;
+	v->ram_known = r == 0;
+	if (r == 0) {
+		v->ram = g;
+		if (!was)
+			log_info(m->log, "vm %s: host-backed guest RAM from pid %d: "
+				 "%u mapping(s), %" PRIu64 " MiB, %" PRIu64 " MiB resident",
+				 v->cfg.name, v->peer_pid, g.mappings,
+				 (uint64_t)(g.mapped_bytes / MIB),
+				 (uint64_t)(g.resident_bytes / MIB));
+		v->ram_err = 0;
+	} else if (r != v->ram_err) {
+		log_info(m->log, "vm %s: host-backed guest RAM unknown (QMP peer pid %d: %s); "
+			 "assuming the host backs all of it", v->cfg.name, v->peer_pid,
+			 r == -EMEDIUMTYPE ? "no guest RAM mappings of the VM's size" :
+			 strerror(-r));
+		v->ram_err = r;
+	}
+}
+
 static void vm_housekeeping(struct manager *m, struct vm *v, uint64_t now)
 {
 	int r;
@@ -916,6 +972,8 @@ static void vm_housekeeping(struct manager *m, struct vm *v, uint64_t now)
 			send_query(v);
 		return;
 	}
+	if (now - v->ram_read_ms >= RAM_READ_MS)
+		read_guest_ram(m, v, now);
 	/*
 	 * The guest's sample is stamped with the second it arrived in and
 	 * renewed every stats_interval: before that second is over, a poll can
@@ -1483,6 +1541,12 @@ static json_t *vm_json(const struct manager *m, const struct vm *v, bool status_
 	json_object_set_new(o, "connected", json_boolean(qmp_client_is_ready(v->qmp)));
 	json_object_set_new(o, "balloon_path", json_string(v->balloon_path));
 	json_object_set_new(o, "boot_bytes", json_integer((json_int_t)v->boot_bytes));
+	json_object_set_new(o, "qemu_pid", v->ram_known ? json_integer(v->peer_pid) : json_null());
+	json_object_set_new(o, "resident_bytes", v->ram_known ?
+			    json_integer((json_int_t)v->ram.resident_bytes) : json_null());
+	json_object_set_new(o, "host_swapped_bytes", v->ram_known ?
+			    json_integer((json_int_t)v->ram.swap_bytes) : json_null());
+	json_object_set_new(o, "free_page_reporting", json_boolean(v->free_reporting));
 	json_object_set_new(o, "buffer_bytes", json_integer((json_int_t)p->buffer_bytes));
 	json_object_set_new(o, "weight", json_integer(p->weight));
 	json_object_set_new(o, "free_bytes", STAT_OR_NULL(GSTAT_FREE));

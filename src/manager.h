@@ -28,6 +28,7 @@ enum vm_setup {
 	SETUP_FIND_BALLOON,	/* qom-list -> balloon QOM path */
 	SETUP_FIND_BALLOON_ANON,
 	SETUP_STATS_INTERVAL,	/* qom-set guest-stats-polling-interval */
+	SETUP_REPORTING,	/* qom-get free-page-reporting */
 	SETUP_QUERY,		/* query-balloon -> adopt */
 	SETUP_DONE,
 };
@@ -66,6 +67,19 @@ struct vm {
 	uint64_t no_balloon_retry_ms;
 	uint64_t req_target;		/* balloon command in flight */
 	enum policy_reason req_reason;
+
+	/*
+	 * The host memory behind the guest's RAM, read from the QMP peer's
+	 * smaps (the peer is QEMU when QEMU created the socket): unknown for
+	 * a socket a manager (libvirt) made, then the policy assumes the host
+	 * backs all of the guest's memory.
+	 */
+	int peer_pid;
+	struct guest_ram ram;
+	bool ram_known;
+	uint64_t ram_read_ms;
+	int ram_err;			/* last reason it is unknown (logged once) */
+	bool free_reporting;		/* the balloon has free-page-reporting on */
 
 	/* guest statistics */
 	struct guest_stats stats;

@@ -225,10 +225,30 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 	}
 }
 
-/* Inflation in flight: memory the host will get back without asking again. */
+/*
+ * Memory of the guest the host does not back, inside its target: a new
+ * target must first go below this before the host gains anything.
+ */
+static uint64_t unbacked_bytes(const struct policy_vm *v)
+{
+	return v->resident_valid ? sat_sub(v->target_bytes, v->resident_bytes) : 0;
+}
+
+/*
+ * Inflation in flight: memory the host will get back without asking again
+ * (only what is resident above the target). A deflation in flight counts
+ * as memory the host gives.
+ */
 static int64_t inflight_bytes(const struct policy_vm *v)
 {
-	return (int64_t)v->actual_bytes - (int64_t)v->target_bytes;
+	uint64_t gain;
+
+	if (v->actual_bytes <= v->target_bytes)
+		return (int64_t)v->actual_bytes - (int64_t)v->target_bytes;
+	gain = v->actual_bytes - v->target_bytes;
+	if (v->resident_valid)
+		gain = MIN(gain, sat_sub(v->resident_bytes, v->target_bytes));
+	return (int64_t)gain;
 }
 
 /*
@@ -246,11 +266,31 @@ static uint64_t vm_excess(const struct policy_vm *v, uint64_t now)
 	return ex;
 }
 
+/*
+ * What the host gains from this guest's excess: the balloon has to cover
+ * the unbacked memory first. A guest that reports its free memory gives
+ * that back by itself within seconds, so only its reclaimable cache (what
+ * it has available beyond free memory) counts.
+ */
+static uint64_t vm_gain(const struct policy_vm *v, uint64_t now)
+{
+	uint64_t g = sat_sub(vm_excess(v, now), unbacked_bytes(v));
+
+	if (v->resident_valid && v->free_reporting)
+		g = MIN(g, sat_sub(v->avail_bytes, v->free_bytes));
+	return g;
+}
+
+/*
+ * A donor gives up to cap of its excess (per weight, largest first); its
+ * target drops by offset (unbacked memory, no gain) plus what it gives.
+ */
 struct donor {
 	struct policy_vm *vm;
 	double excess;
 	double weight;
 	double cap;
+	uint64_t offset;
 };
 
 static double fill_amount(const struct donor *d, size_t n, double level)
@@ -303,7 +343,8 @@ static uint64_t water_fill(const struct policy_params *p, struct donor *d,
 		take = round_mib((uint64_t)(t < d[i].cap ? t : d[i].cap));
 		if (take < p->deadband_bytes)
 			continue;
-		set_out(d[i].vm, d[i].vm->target_bytes - take, REASON_HOST_RECLAIM);
+		set_out(d[i].vm, d[i].vm->target_bytes - round_mib(d[i].offset) - take,
+			REASON_HOST_RECLAIM);
 		total += take;
 	}
 	return total;
@@ -387,12 +428,15 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
 		uint64_t floor = MAX(fair_share(vms, n, v, pool), v->min_bytes);
+		/* The share bounds what the host backs, not the logical size. */
+		uint64_t held = v->resident_valid ? MIN(v->resident_bytes, v->target_bytes)
+						  : v->target_bytes;
 
 		if (!vm_actionable(v) || !v->stats_valid ||
-		    v->target_bytes < floor + p->deadband_bytes)
+		    held < floor + p->deadband_bytes)
 			continue;
 		d[nd++] = (struct donor){ .vm = v, .weight = v->weight,
-			.excess = (double)(v->target_bytes - floor),
+			.excess = (double)(held - floor), .offset = unbacked_bytes(v),
 			.cap = (double)p->step_inflate_bytes };
 	}
 	took = water_fill(p, d, nd, h->unmet_bytes);
@@ -533,14 +577,18 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		return;	/* nothing decided this round */
 	for (size_t i = 0; i < n && h->need_bytes; i++) {
 		struct policy_vm *v = &vms[i];
-		uint64_t cap;
+		uint64_t cap, off;
 
 		if (!vm_actionable(v) || !v->stats_valid || v->guest_pressure ||
 		    v->target_bytes <= v->min_bytes)
 			continue;
-		cap = MIN(p->step_inflate_bytes, v->target_bytes - v->min_bytes);
-		d[nd++] = (struct donor){ .vm = v, .excess = (double)vm_excess(v, now),
-					  .weight = v->weight, .cap = (double)cap };
+		off = unbacked_bytes(v);
+		if (v->target_bytes <= v->min_bytes + off)
+			continue;
+		cap = MIN(p->step_inflate_bytes, v->target_bytes - v->min_bytes - off);
+		d[nd++] = (struct donor){ .vm = v, .excess = (double)vm_gain(v, now),
+					  .weight = v->weight, .cap = (double)cap,
+					  .offset = off };
 	}
 	h->reclaim_bytes = water_fill(p, d, nd, h->need_bytes);
 	h->unmet_bytes = sat_sub(h->need_bytes, h->reclaim_bytes);

@@ -88,6 +88,18 @@ struct policy_vm {
 	uint64_t total_bytes;
 	double swapin_pps;
 	double majflt_ps;
+	/*
+	 * Host memory backing the guest's RAM now (QEMU's resident guest RAM
+	 * mappings), when known: inflating the balloon returns memory to the
+	 * host only out of this. Memory of the guest the host does not back
+	 * (never touched, given back by free page reporting, swapped out)
+	 * costs the host nothing, and ballooning over it gains nothing.
+	 */
+	bool resident_valid;
+	uint64_t resident_bytes;
+	/* The guest reports its free memory (virtio free page reporting):
+	 * its free memory is the host's within seconds, balloon or not. */
+	bool free_reporting;
 
 	/* policy memory (kept by the caller between rounds) */
 	enum vm_state state;	/* VM_OK, VM_GUEST_DEFLATED or VM_UNCOOPERATIVE */

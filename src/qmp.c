@@ -573,6 +573,18 @@ bool qmp_client_is_ready(const struct qmp_client *c)
 	return c->state == QMP_READY;
 }
 
+int qmp_client_peer_pid(const struct qmp_client *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (c->state == QMP_DISCONNECTED)
+		return -ENOTCONN;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	return cred.pid > 0 ? (int)cred.pid : -ESRCH;
+}
+
 bool qmp_client_is_connected(const struct qmp_client *c)
 {
 	return c->state != QMP_DISCONNECTED;

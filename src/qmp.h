@@ -157,6 +157,12 @@ void qmp_client_tick(struct qmp_client *c, uint64_t now_ms);
 
 const struct qmp_client_counters *qmp_client_counters(const struct qmp_client *c);
 const char *qmp_client_path(const struct qmp_client *c);
+/*
+ * The pid of the process that listens on the socket (SO_PEERCRED): QEMU
+ * when QEMU created the socket, the manager that did (libvirt) otherwise.
+ * Negative errno when not connected.
+ */
+int qmp_client_peer_pid(const struct qmp_client *c);
 
 /* ---- blocking client (tests, harness, benchmark) ---- */
 

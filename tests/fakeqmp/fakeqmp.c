@@ -145,7 +145,7 @@ struct fvm {
 
 	/* model */
 	uint64_t mem, target, actual, used, cache, speed;
-	bool doo, has_balloon;
+	bool doo, has_balloon, fpr;
 	uint64_t model_ms;
 	uint32_t stats_interval_s;
 	uint64_t frozen_update_s;
@@ -615,6 +615,10 @@ static void handle_command(struct fvm *v, struct conn *c, const char *cmd,
 	} else if (strcmp(cmd, "qom-get") == 0) {
 		const char *prop = json_string_value(json_object_get(args, "property"));
 
+		if (v->has_balloon && prop && strcmp(prop, "free-page-reporting") == 0) {
+			reply_ok(NULL, v->fpr ? "true" : "false", id, out);
+			return;
+		}
 		v->n_stats_get++;
 		if (!v->has_balloon || !prop || strcmp(prop, "guest-stats") != 0)
 			reply_err("GenericError", "Property not found", id, out);
@@ -952,13 +956,15 @@ static int parse_kv(struct fvm *v, const char *kv, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if (!strcmp(key, "doo") || !strcmp(key, "balloon")) {
+	if (!strcmp(key, "doo") || !strcmp(key, "balloon") || !strcmp(key, "fpr")) {
 		bool b;
 
 		if (parse_bool(val, &b) < 0)
 			goto bad;
 		if (!strcmp(key, "doo"))
 			v->doo = b;
+		else if (!strcmp(key, "fpr"))
+			v->fpr = b;
 		else
 			v->has_balloon = b;
 		return 0;

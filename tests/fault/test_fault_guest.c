@@ -16,6 +16,9 @@
  *                       reclaim/grant oscillation
  *   sigkill_readopt     the daemon SIGKILLed and restarted re-adopts the
  *                       balloons as they are; a VM below its min is raised
+ *   unbacked_guest_memory  a guest the host backs only in part (its QEMU's
+ *                       smaps) is not ballooned over the rest; fully backed,
+ *                       it is; smaps that make no sense: unknown, logged once
  *   slice_limit_runtime the slice limit lowered (reclaim until the host is
  *                       relaxed, nobody below its working set) and raised
  *                       (memory flows back)
@@ -31,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fault.h"
@@ -353,11 +357,89 @@ static void test_slice_limit_runtime(void **state)
 	fx_done(&f);
 }
 
+/*
+ * Stand in for the fake QEMU's /proc/PID/smaps (the daemon reads it under
+ * its proc_dir, for the QMP peer's pid): one guest RAM mapping.
+ */
+static void put_smaps(const struct fx *f, const char *text)
+{
+	char dir[600], tmp[700], path[700];
+	FILE *fp;
+
+	snprintf(dir, sizeof(dir), "%s/%d", f->fq.host_dir, (int)f->fq.pid);
+	mkdir(dir, 0755);
+	snprintf(tmp, sizeof(tmp), "%s/smaps.tmp", dir);
+	snprintf(path, sizeof(path), "%s/smaps", dir);
+	fp = fopen(tmp, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(rename(tmp, path), 0);	/* the daemon never reads half */
+}
+
+static void put_guest_ram(const struct fx *f, unsigned mem_mib, unsigned rss_mib)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "7f0000000000-%llx rw-p 00000000 00:00 0 \n"
+		 "Size: %u kB\nRss: %u kB\nSwap: 0 kB\n"
+		 "55d000000000-55d000a00000 rw-p 00000000 00:00 0          [heap]\n"
+		 "Size: 10240 kB\nRss: 10240 kB\n",
+		 0x7f0000000000ULL + (unsigned long long)mem_mib * MIB, mem_mib * 1024,
+		 rss_mib * 1024);
+	put_smaps(f, text);
+}
+
+static void test_unbacked_guest_memory(void **state)
+{
+	static const char *const args[] = { "--mem", "1G", "--used", "200M", "--cache", "0",
+					    NULL };
+	struct fx f;
+	char conf[4096];
+	bool pressured;
+
+	/* 1 GiB guest in a 900 MiB slice: the host is short */
+	fx_init(&f, "unbacked", 900, args);
+	put_guest_ram(&f, 1024, 300);	/* the host backs 300 MiB of it */
+	assert_true(fq_ok(&f.fq, "add a"));
+	fx_config(&f, conf, sizeof(conf), false, NULL, NULL, NULL, NULL);
+	fx_daemon(&f, conf);
+	assert_true(wait_state(&f, "a", "ok", 5000));
+	assert_true(WAIT_FOR(4000, dnum(&f, "a", "resident_bytes") == 300 * MIB_D));
+	sleep(2);
+	pressured = host_pressured(&f);
+	print_message("    300 of 1024 MiB backed: host pressured %s, %.0f targets, actual "
+		      "%.0f MiB, qemu_pid %.0f\n", pressured ? "yes" : "no",
+		      fnum(&f, "a", "balloon_cmds"), fnum(&f, "a", "actual") / MIB_D,
+		      dnum(&f, "a", "qemu_pid"));
+	/* ballooning over memory the host does not back would buy nothing */
+	assert_true(pressured);
+	assert_int_equal(fnum(&f, "a", "balloon_cmds"), 0);
+	assert_int_equal(dnum(&f, "a", "qemu_pid"), (double)f.fq.pid);
+	assert_int_equal(log_count(&f, "host-backed guest RAM from pid", NULL), 1);
+
+	/* all of it backed now: the same guest is reclaimed from */
+	put_guest_ram(&f, 1024, 1024);
+	assert_true(WAIT_FOR(6000, fnum(&f, "a", "actual") < 900 * MIB_D));
+
+	/* smaps that are not a QEMU's: unknown, said once, the daemon carries on */
+	put_smaps(&f, "garbage\n\x01\x02 no mappings here\n");
+	assert_true(WAIT_FOR(4000, isnan(dnum(&f, "a", "resident_bytes"))));
+	sleep(1);
+	print_message("    after garbage smaps: resident null, state %s\n",
+		      dstr(&f, "a", "state", conf, sizeof(conf)));
+	assert_int_equal(log_count(&f, "host-backed guest RAM unknown", NULL), 1);
+	assert_true(hx_daemon_alive(&f.d));
+	fx_done(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_balloon_driver),
 		cmocka_unit_test(test_lying_guest),
+		cmocka_unit_test(test_unbacked_guest_memory),
 		cmocka_unit_test(test_stats_lies),
 		cmocka_unit_test(test_no_double_reclaim),
 		cmocka_unit_test(test_sigkill_readopt),

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -231,6 +232,85 @@ static void test_psi_trigger_on_real_kernel(void **state)
 	assert_int_not_equal(psi_trigger_open(&m, "/proc/pressure/memory", 5000000, 2000000), 0);
 }
 
+static const char smaps_qemu[] =
+	/* the guest's RAM: 512 MiB, 300 resident, 10 swapped */
+	"7f0000000000-7f0020000000 rw-p 00000000 00:00 0 \n"
+	"Size:             524288 kB\n"
+	"Rss:              307200 kB\n"
+	"Anonymous:        307200 kB\n"
+	"Swap:              10240 kB\n"
+	"VmFlags: rd wr mr mw me ac sd \n"
+	/* TCG's code buffer: executable, not guest RAM */
+	"7f1000000000-7f1004000000 rwxp 00000000 00:00 0 \n"
+	"Size:              65536 kB\n"
+	"Rss:               20480 kB\n"
+	/* the heap: small */
+	"55d000000000-55d000a00000 rw-p 00000000 00:00 0          [heap]\n"
+	"Size:              10240 kB\n"
+	"Rss:               10240 kB\n"
+	/* a DIMM backed by hugetlbfs: Rss 0, the huge pages count */
+	"7f2000000000-7f2010000000 rw-s 00000000 00:10 42         /dev/hugepages/dimm0 (deleted)\n"
+	"Size:             262144 kB\n"
+	"Rss:                   0 kB\n"
+	"Shared_Hugetlb:   131072 kB\n"
+	"Private_Hugetlb:       0 kB\n"
+	"Swap:                  0 kB\n"
+	/* a large read-only file mapping */
+	"7f3000000000-7f3040000000 r--p 00000000 08:01 7          /usr/share/x\n"
+	"Rss:              900000 kB\n";
+
+static void test_smaps_guest_ram(void **state)
+{
+	struct dirs *d = *state;
+	struct guest_ram g;
+	char pid_dir[600];
+
+	assert_int_equal(smaps_guest_ram(smaps_qemu, 64 * MIB, &g), 0);
+	assert_int_equal(g.mappings, 2);
+	assert_int_equal(g.mapped_bytes, 768 * MIB);
+	assert_int_equal(g.resident_bytes, (300 + 128) * MIB);
+	assert_int_equal(g.swap_bytes, 10 * MIB);
+	/* a lower threshold picks up the heap too */
+	assert_int_equal(smaps_guest_ram(smaps_qemu, 8 * MIB, &g), 0);
+	assert_int_equal(g.mappings, 3);
+	/* garbage: nothing counted, no crash, never more resident than mapped */
+	assert_int_equal(smaps_guest_ram("", MIB, &g), 0);
+	assert_int_equal(g.mappings, 0);
+	assert_int_equal(smaps_guest_ram("zz-yy rw-p\nRss: -5 kB\nRss: x\n", MIB, &g), 0);
+	assert_int_equal(g.resident_bytes, 0);
+	assert_int_equal(smaps_guest_ram("0-100000 rw-p 0 0:0 0\nRss: 99999999 kB\n"
+					 "Swap: 99999999 kB\n", MIB, &g), 0);
+	assert_int_equal(g.resident_bytes, MIB);
+	assert_int_equal(g.swap_bytes, 0);
+
+	/* the reader: /proc/PID/smaps under an injectable proc dir */
+	snprintf(pid_dir, sizeof(pid_dir), "%s/4242", d->proc);
+	assert_int_equal(mkdir(pid_dir, 0755), 0);
+	put(pid_dir, "smaps", smaps_qemu);
+	assert_int_equal(guest_ram_read(d->proc, 4242, 64 * MIB, &g), 0);
+	assert_int_equal(g.resident_bytes, (300 + 128) * MIB);
+	assert_int_equal(guest_ram_read(d->proc, 4243, 64 * MIB, &g), -ENOENT);
+	assert_int_equal(guest_ram_read(d->proc, 0, 64 * MIB, &g), -EINVAL);
+}
+
+/* Against this kernel's smaps: a mapping of ours, half touched. */
+static void test_guest_ram_on_real_kernel(void **state)
+{
+	size_t len = 96 * MIB;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	struct guest_ram g;
+
+	assert_true(p != MAP_FAILED);
+	memset(p, 1, len / 2);
+	assert_int_equal(guest_ram_read("/proc", (int)getpid(), 80 * MIB, &g), 0);
+	/* ours, and maybe the sanitizers' large shadow mappings */
+	assert_true(g.mappings >= 1);
+	assert_true(g.resident_bytes >= len / 2);
+	assert_true(g.mapped_bytes >= len);
+	munmap(p, len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -242,6 +322,8 @@ int main(void)
 		cmocka_unit_test(test_psi_parse),
 		cmocka_unit_test_setup_teardown(test_vmstat, setup, teardown),
 		cmocka_unit_test(test_psi_trigger_on_real_kernel),
+		cmocka_unit_test_setup_teardown(test_smaps_guest_ram, setup, teardown),
+		cmocka_unit_test(test_guest_ram_on_real_kernel),
 	};
 
 	return cmocka_run_group_tests_name("host", tests, NULL, NULL);

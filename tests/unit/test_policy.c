@@ -768,6 +768,119 @@ static double rnd_rate(void)
 	return rnd() % 4 == 0 ? odd[rnd() % 6] : (double)(rnd() % 2000);
 }
 
+/* A VM whose memory the host backs only in part (resident < target). */
+static struct policy_vm vm_backed(uint64_t actual_mib, uint64_t avail_mib,
+				  uint64_t free_mib, uint64_t resident_mib)
+{
+	struct policy_vm v = vm(actual_mib, avail_mib);
+
+	v.free_bytes = M(free_mib);
+	v.resident_valid = true;
+	v.resident_bytes = M(resident_mib);
+	return v;
+}
+
+static void test_reclaim_gains_only_backed_memory(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);	/* need 150 */
+	/*
+	 * A: excess 400, but 324 of its 1024 MiB are not backed by the host:
+	 * it can return 76. B: excess 150, all backed.
+	 */
+	struct policy_vm v[2] = { vm_backed(1024, 500, 250, 700),
+				  vm_backed(1024, 250, 125, 1100) };
+
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(h.need_bytes, M(150));
+	assert_int_equal(h.reclaim_bytes, M(150));
+	/* water level 38: A gives 38 (its target goes under the unbacked
+	 * 324 first), B gives 112 */
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 324 - 38));
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 112));
+	/* without residency A would have been the main donor */
+	v[0] = vm(1024, 500);
+	v[1] = vm(1024, 250);
+	h = host(4096, 50);
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 150));
+	assert_false(v[1].set_target);
+}
+
+static void test_reporting_guest_free_memory_is_no_excess(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);	/* need 150 */
+	/*
+	 * A reports free memory: 680 of its 700 available are free, 700 of
+	 * its 1024 backed (a freed burst not reported yet): only its 20 MiB of
+	 * cache would be the host's for good. B reports too and holds 300 MiB
+	 * of cache, backed.
+	 */
+	struct policy_vm v[2] = { vm_backed(1024, 700, 680, 700),
+				  vm_backed(1024, 400, 100, 1000) };
+
+	v[0].free_reporting = v[1].free_reporting = true;
+	policy_round(&p, &h, v, 2);
+	/* gains: A min(600 - 324, 20) = 20, B min(300 - 24, 300) = 276 */
+	assert_false(v[0].set_target);
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 24 - 150));
+	assert_int_equal(h.reclaim_bytes, M(150));
+
+	/* A without reporting: its free memory stays backed, gain 276 too */
+	v[0] = vm_backed(1024, 700, 680, 700);
+	v[1] = vm_backed(1024, 400, 100, 1000);
+	v[1].free_reporting = true;
+	h = host(4096, 50);
+	policy_round(&p, &h, v, 2);
+	/* 75 each (the water level is found to within a MiB) */
+	assert_in_range(v[0].new_target_bytes, M(1024 - 324 - 75), M(1024 - 324 - 74));
+	assert_in_range(v[1].new_target_bytes, M(1024 - 24 - 75), M(1024 - 24 - 74));
+}
+
+static void test_share_floor_applies_to_backed_memory(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(2148, 0);	/* pool 2048: share 1024 each */
+	/* a liar at 1500 MiB of which the host backs 900: below its share */
+	struct policy_vm v[2] = { vm_backed(1500, 0, 0, 900), vm(600, 40) };
+
+	v[0].max_bytes = v[1].max_bytes = M(2048);
+	v[0].swapin_pps = 1e9;
+	h.pressured = true;
+	policy_round(&p, &h, v, 2);
+	assert_true(h.need_bytes > 0);
+	assert_false(v[0].set_target && v[0].new_target_bytes < M(1500));
+
+	/* backing 1300 of them: pushed back until it backs no more than 1024 */
+	v[0] = vm_backed(1500, 0, 0, 1300);
+	v[1] = vm(600, 40);
+	v[0].max_bytes = v[1].max_bytes = M(2048);
+	v[0].swapin_pps = 1e9;
+	h = host(2148, 0);
+	h.pressured = true;
+	policy_round(&p, &h, v, 2);
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+	assert_true(v[0].new_target_bytes >= M(1024));
+	assert_true(v[0].new_target_bytes <= M(1300) - p.deadband_bytes);
+}
+
+static void test_inflight_credit_only_for_backed_memory(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	/* inflating 1024 -> 700 while the host backs 750: 50 MiB will come */
+	struct policy_vm v[1] = { vm_backed(1024, 500, 250, 750) };
+
+	v[0].target_bytes = M(700);
+	v[0].actual_at_set = M(1024);
+	v[0].target_set_ms = h.now_ms;
+	policy_round(&p, &h, v, 1);
+	/* eff avail 50 + 50 = 100: need 100 (not 0, as 324 in flight would say) */
+	assert_int_equal(h.need_bytes, M(100));
+}
+
 static void test_random_invariants(void **state)
 {
 	enum policy_kind kinds[] = { POLICY_AUTO, POLICY_PROXMOX, POLICY_MOM,
@@ -804,6 +917,9 @@ static void test_random_invariants(void **state)
 							VM_UNCOOPERATIVE }[rnd() % 3];
 			v[i].cooldown_until_ms = rnd() % 2 ? 0 : h.now_ms + rnd() % 100000;
 			v[i].retry_at_ms = h.now_ms + rnd() % 300000;
+			v[i].resident_valid = rnd() % 2;
+			v[i].resident_bytes = rnd() % 3 ? rnd() % (max + 1) : rnd_bytes();
+			v[i].free_reporting = rnd() % 2;
 		}
 		memcpy(before, v, sizeof(v));
 		policy_round(&p, &h, v, n);
@@ -824,9 +940,13 @@ static void test_random_invariants(void **state)
 							   v[i].min_bytes, v[i].max_bytes));
 			assert_true(v[i].new_target_bytes >= v[i].min_bytes);
 			assert_true(v[i].new_target_bytes <= v[i].max_bytes);
+			/* at most a step of memory the host backs per round */
 			if (p.kind == POLICY_AUTO && v[i].reason == REASON_HOST_RECLAIM)
 				assert_true(before[i].target_bytes - v[i].new_target_bytes <=
-					    p.step_inflate_bytes);
+					    p.step_inflate_bytes +
+					    (before[i].resident_valid ?
+					     sat_sub(before[i].target_bytes,
+						     before[i].resident_bytes) : 0));
 			/* an uncooperative VM waiting for its retry is left alone */
 			if (before[i].state == VM_UNCOOPERATIVE &&
 			    h.now_ms < before[i].retry_at_ms)
@@ -878,6 +998,10 @@ int main(void)
 		cmocka_unit_test(test_proxmox_grows_pressured_first),
 		cmocka_unit_test(test_mom_shrinks_and_grows),
 		cmocka_unit_test(test_static_share),
+		cmocka_unit_test(test_reclaim_gains_only_backed_memory),
+		cmocka_unit_test(test_reporting_guest_free_memory_is_no_excess),
+		cmocka_unit_test(test_share_floor_applies_to_backed_memory),
+		cmocka_unit_test(test_inflight_credit_only_for_backed_memory),
 		cmocka_unit_test(test_random_invariants),
 	};
 
