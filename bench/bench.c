@@ -33,6 +33,7 @@
 
 #include "bench.h"
 #include "harness.h"
+#include "hostmem.h"
 #include "hx_daemon.h"
 #include "qmp.h"
 
@@ -132,6 +133,8 @@ struct guest {
 	double swapin_ps, swapout_ps, majflt_ps;
 	bool have_target;
 	uint64_t target;
+	bool have_ram;
+	uint64_t ram_resident;	/* host memory behind the guest's RAM */
 	char state[24];
 	bool seen_by_daemon;	/* appeared in the daemon's dump */
 
@@ -466,8 +469,8 @@ static void series_header(struct run *r)
 		const char *n = r->g[i].name;
 
 		fprintf(r->series, ",%s_target_bytes,%s_actual_bytes,%s_avail_bytes,"
-			"%s_cache_bytes,%s_swapin_pps,%s_swapout_pps,%s_majflt_ps",
-			n, n, n, n, n, n, n);
+			"%s_cache_bytes,%s_swapin_pps,%s_swapout_pps,%s_majflt_ps,"
+			"%s_resident_bytes", n, n, n, n, n, n, n, n);
 	}
 	fputc('\n', r->series);
 }
@@ -486,6 +489,21 @@ static void csv_d(FILE *f, bool have, double v)
 		fprintf(f, ",%.3f", v);
 	else
 		fputs(",", f);
+}
+
+/*
+ * What the host backs of the guest's RAM, in every mode (the daemon reads
+ * the same from smaps for its policy): what ballooning can win back.
+ */
+static void guest_sample_ram(const struct run *r, struct guest *g)
+{
+	uint64_t mem = (uint64_t)(r->o->guest_mem ? r->o->guest_mem : r->s->guest_mem_mib) << 20;
+	struct guest_ram gr;
+
+	g->have_ram = guest_ram_read("/proc", (int)hx_vm_pid(g->vm),
+				     GUEST_RAM_MIN_MAPPING, &gr) == 0 &&
+		      gr.mapped_bytes >= mem / 2;
+	g->ram_resident = g->have_ram ? gr.resident_bytes : 0;
 }
 
 static void sample(struct run *r, uint64_t now_ms)
@@ -529,6 +547,7 @@ static void sample(struct run *r, uint64_t now_ms)
 		guest_qmp_open(r, g);
 		guest_query_actual(g, &a);
 		guest_sample_stats(g, now_ms);
+		guest_sample_ram(r, g);
 		vm = dump ? hx_ctl_dump_vm(dump, g->name) : NULL;
 		if (vm) {
 			json_t *t = json_object_get(vm, "target_bytes");
@@ -570,6 +589,7 @@ static void sample(struct run *r, uint64_t now_ms)
 		csv_d(r->series, live && g->have_ctr, g->swapin_ps);
 		csv_d(r->series, live && g->have_ctr, g->swapout_ps);
 		csv_d(r->series, live && g->have_ctr, g->majflt_ps);
+		csv_u64(r->series, live && g->have_ram, g->ram_resident);
 	}
 	fputc('\n', r->series);
 	fflush(r->series);
@@ -1274,6 +1294,10 @@ static void machine_json(json_t *root, const char *accel)
 		"mem_mib", (json_int_t)(memkb / 1024), "kernel", u.release,
 		"accel", accel, "hostname", u.nodename));
 	json_object_set_new(root, "date", json_string(date));
+	/* `make bench` names the source revision it built from */
+	json_object_set_new(root, "source", json_string(getenv("AB_SOURCE_REV") &&
+							*getenv("AB_SOURCE_REV") ?
+							getenv("AB_SOURCE_REV") : "unknown"));
 }
 
 static json_t *summary_json(const struct opts *o, const struct scenario *s,

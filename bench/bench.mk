@@ -40,6 +40,8 @@ bench_comma := ,
 # The command written into docs/benchmarks.md names every variable overridden.
 bench_overrides = $(foreach v,BENCH_SCENARIOS BENCH_MODES BENCH_REPS BENCH_WRAP,$(if \
 	$(filter command line environment,$(origin $(v))), $(v)='$(strip $($(v)))'))
+# The source revision the binaries are built from, named in the report.
+bench_rev := $(shell git describe --always --dirty 2>/dev/null)
 # The binaries are copied first: a `make` elsewhere in the tree during the
 # hours of the matrix must not change the daemon between modes.
 bench: all
@@ -48,7 +50,8 @@ bench: all
 	cp $(BENCH) $(B)/autoballoond $(B)/autoballoonctl $(BENCH_OUT)/bin/
 	@set -e; for s in $(BENCH_SCENARIOS); do \
 		for m in $(subst $(bench_comma), ,$(BENCH_MODES)); do \
-			$(BENCH_WRAP) $(BENCH_OUT)/bin/autoballoon-bench --scenario $$s --mode $$m \
+			AB_SOURCE_REV='$(bench_rev)' $(BENCH_WRAP) \
+				$(BENCH_OUT)/bin/autoballoon-bench --scenario $$s --mode $$m \
 				--reps $(BENCH_REPS) --status-every 0 --keep --out $(BENCH_OUT)/$$s; \
 		done; \
 	done

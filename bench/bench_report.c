@@ -22,7 +22,7 @@
 
 #define MIB_D (1024.0 * 1024.0)
 #define MAX_PLOT_GUESTS 8
-#define MAX_SERIES_GUESTS 128	/* 7 columns each: fits val[] in series_means */
+#define MAX_SERIES_GUESTS 128	/* 8 columns each: fits val[] in series_means */
 
 struct scen_res {
 	char dir[PATH_MAX];
@@ -417,12 +417,18 @@ static void series_path(char *buf, size_t len, const struct scen_res *r, enum be
  * page reporting a balloon over memory the host no longer backs returns
  * nothing: the two columns side by side show what ballooning bought.
  */
-static int series_means(const char *csv, double guest_bytes, double *usage, double *balloons)
+/*
+ * Means over a run's series (rows where every guest runs): slice usage, the
+ * balloons' sum and, where the series has it, the guest RAM the host backs
+ * (sum over guests; NAN when not recorded).
+ */
+static int series_means(const char *csv, double guest_bytes, double *usage, double *balloons,
+			double *resident)
 {
 	char line[65536];
-	int cu, ca[MAX_SERIES_GUESTS], na = 0;
-	double su = 0, sb = 0;
-	size_t rows = 0;
+	int cu, ca[MAX_SERIES_GUESTS], cr[MAX_SERIES_GUESTS], na = 0;
+	double su = 0, sb = 0, sr = 0;
+	size_t rows = 0, rrows = 0;
 	FILE *f = fopen(csv, "r");
 
 	if (!f)
@@ -440,17 +446,19 @@ static int series_means(const char *csv, double guest_bytes, double *usage, doub
 		c = header_index(line, col);
 		if (!c)
 			break;
+		snprintf(col, sizeof(col), "g%d_resident_bytes", i);
+		cr[na] = header_index(line, col);
 		ca[na++] = c;
 	}
 	while (cu && na && fgets(line, sizeof(line), f)) {
 		char *p = line, *tok;
-		double val[1024], b = 0;
+		double val[2048], b = 0, rs = 0;
 		int col = 0;
-		bool ok = true;
+		bool ok = true, rok = true;
 
 		line[strcspn(line, "\r\n")] = '\0';
 		/* strsep keeps empty fields: a guest not up yet leaves one */
-		while ((tok = strsep(&p, ",")) && col < 1023)
+		while ((tok = strsep(&p, ",")) && col < 2047)
 			val[++col] = *tok ? strtod(tok, NULL) : NAN;
 		if (cu > col || isnan(val[cu]))
 			continue;
@@ -458,18 +466,26 @@ static int series_means(const char *csv, double guest_bytes, double *usage, doub
 			ok = ca[i] <= col && !isnan(val[ca[i]]);
 			if (ok)
 				b += guest_bytes - val[ca[i]];
+			rok = rok && cr[i] && cr[i] <= col && !isnan(val[cr[i]]);
+			if (rok)
+				rs += val[cr[i]];
 		}
 		if (!ok)
 			continue;
 		su += val[cu];
 		sb += b;
 		rows++;
+		if (rok) {
+			sr += rs;
+			rrows++;
+		}
 	}
 	fclose(f);
 	if (!rows)
 		return -ENODATA;
 	*usage = su / (double)rows;
 	*balloons = sb / (double)rows;
+	*resident = rrows ? sr / (double)rrows : NAN;
 	return 0;
 }
 
@@ -478,12 +494,12 @@ static void residency_table(FILE *md, const struct scen_res *r)
 	const json_t *cfg = json_object_get(r->summary, "config");
 	double gb = json_number_value(json_object_get(cfg, "guest_mem_mib")) * MIB_D;
 
-	fprintf(md, "| RUN | slice usage (MiB, mean) | balloons (MiB, sum over guests, mean) |\n"
-		"|---|---|---|\n");
+	fprintf(md, "| RUN | slice usage (MiB, mean) | balloons (MiB, sum over guests, mean) "
+		"| guest RAM the host backs (MiB, sum, mean) |\n|---|---|---|---|\n");
 	for (int m = 0; m < BM_COUNT; m++) {
-		double u[64], b[64];
-		struct stat3 su, sb;
-		char a[96], c[96];
+		double u[64], b[64], g[64];
+		struct stat3 su, sb, sg;
+		char a[96], c[96], e[96];
 
 		if (!r->nruns[m])
 			continue;
@@ -491,24 +507,31 @@ static void residency_table(FILE *md, const struct scen_res *r)
 			char csv[PATH_MAX + 64];
 
 			series_path(csv, sizeof(csv), r, (enum bench_mode)m, r->runs[m][i]);
-			if (series_means(csv, gb, &u[i], &b[i]) < 0)
-				u[i] = b[i] = NAN;
+			if (series_means(csv, gb, &u[i], &b[i], &g[i]) < 0)
+				u[i] = b[i] = g[i] = NAN;
 			u[i] /= MIB_D;
 			b[i] /= MIB_D;
+			g[i] /= MIB_D;
 		}
 		su = stat3_of(u, r->nruns[m]);
 		sb = stat3_of(b, r->nruns[m]);
+		sg = stat3_of(g, r->nruns[m]);
 		if (!su.valid)
 			continue;	/* no series: nothing to show */
 		fmt_stat3(a, sizeof(a), &su, 0);
 		fmt_stat3(c, sizeof(c), &sb, 0);
-		fprintf(md, "| %s | %s | %s |\n", bench_mode_name((enum bench_mode)m), a, c);
+		fmt_stat3(e, sizeof(e), &sg, 0);
+		fprintf(md, "| %s | %s | %s | %s |\n", bench_mode_name((enum bench_mode)m), a, c,
+			e);
 	}
 	fprintf(md, "\nWhat the balloons bought: the slice's usage next to the memory "
 		"the balloons held, both averaged over the seconds in which every guest's "
 		"QEMU was running. Where free page reporting is on, a balloon over memory "
 		"the guest had freed (and reporting had already returned to the host) "
-		"buys the host nothing.\n\n");
+		"buys the host nothing. The last column is the guests' RAM the host "
+		"actually backs (resident in QEMU's guest RAM mappings, from "
+		"/proc/PID/smaps): the slice's usage is that plus each QEMU's own "
+		"memory and its share of the host's page cache.\n\n");
 }
 
 /* Median (min-max) of run["daemon"][key] / div over a mode's runs. */
@@ -742,9 +765,13 @@ int bench_report(char *const *dirs, size_t ndirs, const char *md_path,
 		json_number_value(json_object_get(machine, "mem_mib")),
 		json_string_value(json_object_get(machine, "kernel")),
 		json_string_value(json_object_get(machine, "accel")));
-	for (size_t i = 0; i < n; i++)
-		fprintf(md, "- %s: run %s\n", sname(&res[i]),
-			json_string_value(json_object_get(res[i].summary, "date")));
+	for (size_t i = 0; i < n; i++) {
+		const char *src = json_string_value(json_object_get(res[i].summary, "source"));
+
+		fprintf(md, "- %s: run %s, source %s\n", sname(&res[i]),
+			json_string_value(json_object_get(res[i].summary, "date")),
+			src ? src : "unknown");
+	}
 	not_run(md, res, n);
 	fprintf(md, "\nModes: `unpressured` (no slice limit), `none` (no balloon action, free "
 		"page reporting off), `fpr` (free page reporting only), `static`, `proxmox`, "

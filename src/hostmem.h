@@ -70,6 +70,12 @@ struct guest_ram {
 	unsigned mappings;
 };
 
+/*
+ * Mappings this large are guest RAM: QEMU's own largest writable ones are
+ * glibc's malloc arenas (at most 64 MiB each).
+ */
+#define GUEST_RAM_MIN_MAPPING ((64ULL << 20) + 4096)
+
 /* Parse smaps text: mappings of at least min_mapping bytes count. */
 int smaps_guest_ram(const char *text, uint64_t min_mapping, struct guest_ram *ret);
 /*

@@ -39,9 +39,7 @@
 #define MAX_CONSECUTIVE_TIMEOUTS 3
 #define TARGET_FLOOR_BYTES (16 * MIB)
 #define GONE_AFTER_MS 5000
-/* Guest RAM residency: read this often; guest RAM blocks are larger. */
-#define RAM_READ_MS 1000
-#define RAM_MIN_MAPPING (64 * MIB + 4096)
+#define RAM_READ_MS 1000	/* guest RAM residency: read this often */
 #define DEFAULT_BALLOON_PARENT "/machine/peripheral"
 #define ANON_BALLOON_PARENT "/machine/peripheral-anon"
 
@@ -907,9 +905,9 @@ static void read_guest_ram(struct manager *m, struct vm *v, uint64_t now)
 
 	v->ram_read_ms = now;
 	r = v->peer_pid ? guest_ram_read(m->host.proc_dir, v->peer_pid,
-					 RAM_MIN_MAPPING, &g) : -ESRCH;
+					 GUEST_RAM_MIN_MAPPING, &g) : -ESRCH;
 	if (r == 0 && (g.mapped_bytes < v->boot_bytes / 2 ||
-		       g.mapped_bytes > 2 * v->boot_bytes + RAM_MIN_MAPPING))
+		       g.mapped_bytes > 2 * v->boot_bytes + GUEST_RAM_MIN_MAPPING))
 		r = -EMEDIUMTYPE;
 	v->ram_known = r == 0;
 	if (r == 0) {
