@@ -123,6 +123,8 @@ static const struct {
 	  "Guest-reported available memory" },
 	{ "cache_bytes", "autoballoon_vm_cache_bytes", "gauge",
 	  "Guest-reported page cache" },
+	{ "resident_bytes", "autoballoon_vm_resident_bytes", "gauge",
+	  "Host memory backing the guest's RAM (its QEMU's resident guest RAM)" },
 	{ "swapin_pps", "autoballoon_vm_swapin_pages_per_second", "gauge",
 	  "Guest swap-in rate" },
 	{ "swapout_pps", "autoballoon_vm_swapout_pages_per_second", "gauge",

@@ -182,6 +182,14 @@ static void test_metrics_render(void **state)
 	assert_non_null(strstr(text, "autoballoon_host_limit_bytes 4294967296"));
 	assert_non_null(strstr(text, "autoballoon_policy_rounds_total"));
 	assert_null(strstr(text, "autoballoon_vm_actual_bytes{"));	/* unknown: omitted */
+	assert_null(strstr(text, "autoballoon_vm_resident_bytes{"));
+	free(text);
+	/* what the host backs, once known */
+	json_object_set_new(json_array_get(json_object_get(d, "vms"), 0), "resident_bytes",
+			    json_integer(314572800));
+	text = metrics_render(d);
+	assert_non_null(strstr(text, "# TYPE autoballoon_vm_resident_bytes gauge"));
+	assert_non_null(strstr(text, "autoballoon_vm_resident_bytes{vm=\"a\\\"b\\\\c\\nd\"} 314572800"));
 	free(text);
 	json_decref(d);
 }
