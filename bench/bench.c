@@ -133,8 +133,7 @@ struct guest {
 	double swapin_ps, swapout_ps, majflt_ps;
 	bool have_target;
 	uint64_t target;
-	bool have_ram;
-	uint64_t ram_resident;	/* host memory behind the guest's RAM */
+	struct guest_ram_tracker ram;	/* host memory behind the guest's RAM */
 	char state[24];
 	bool seen_by_daemon;	/* appeared in the daemon's dump */
 
@@ -492,18 +491,14 @@ static void csv_d(FILE *f, bool have, double v)
 }
 
 /*
- * What the host backs of the guest's RAM, in every mode (the daemon reads
- * the same from smaps for its policy): what ballooning can win back.
+ * What the host backs of the guest's RAM, in every mode, read the same way
+ * as the daemon does (smaps every 10 s, status in between).
  */
-static void guest_sample_ram(const struct run *r, struct guest *g)
+static void guest_sample_ram(const struct run *r, struct guest *g, uint64_t now_ms)
 {
 	uint64_t mem = (uint64_t)(r->o->guest_mem ? r->o->guest_mem : r->s->guest_mem_mib) << 20;
-	struct guest_ram gr;
 
-	g->have_ram = guest_ram_read("/proc", (int)hx_vm_pid(g->vm),
-				     GUEST_RAM_MIN_MAPPING, &gr) == 0 &&
-		      gr.mapped_bytes >= mem / 2;
-	g->ram_resident = g->have_ram ? gr.resident_bytes : 0;
+	guest_ram_track(&g->ram, "/proc", (int)hx_vm_pid(g->vm), mem, now_ms);
 }
 
 static void sample(struct run *r, uint64_t now_ms)
@@ -547,7 +542,7 @@ static void sample(struct run *r, uint64_t now_ms)
 		guest_qmp_open(r, g);
 		guest_query_actual(g, &a);
 		guest_sample_stats(g, now_ms);
-		guest_sample_ram(r, g);
+		guest_sample_ram(r, g, now_ms);
 		vm = dump ? hx_ctl_dump_vm(dump, g->name) : NULL;
 		if (vm) {
 			json_t *t = json_object_get(vm, "target_bytes");
@@ -589,7 +584,7 @@ static void sample(struct run *r, uint64_t now_ms)
 		csv_d(r->series, live && g->have_ctr, g->swapin_ps);
 		csv_d(r->series, live && g->have_ctr, g->swapout_ps);
 		csv_d(r->series, live && g->have_ctr, g->majflt_ps);
-		csv_u64(r->series, live && g->have_ram, g->ram_resident);
+		csv_u64(r->series, live && g->ram.known, g->ram.resident_bytes);
 	}
 	fputc('\n', r->series);
 	fflush(r->series);

@@ -326,3 +326,74 @@ int guest_ram_read(const char *proc_dir, int pid, uint64_t min_mapping,
 	free(buf);
 	return r;
 }
+
+int status_rss_parse(const char *text, uint64_t *ret)
+{
+	const char *keys[] = { "RssAnon:", "RssShmem:" };
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *line = text;
+		uint64_t v;
+		bool found = false;
+
+		while (line && *line && !found) {
+			found = smaps_kb(line, keys[i], &v);
+			line = strchr(line, '\n');
+			line = line ? line + 1 : NULL;
+		}
+		if (!found)
+			return -ENOENT;
+		sum += v;
+	}
+	*ret = sum;
+	return 0;
+}
+
+static int status_rss_read(const char *proc_dir, int pid, uint64_t *ret)
+{
+	char p[PATH_MAX], *buf;
+	int r;
+
+	if (snprintf(p, sizeof(p), "%s/%d/status", proc_dir, pid) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	r = read_file(p, STAT_FILE_MAX, &buf, NULL);
+	if (r < 0)
+		return r;
+	r = status_rss_parse(buf, ret);
+	free(buf);
+	return r;
+}
+
+int guest_ram_track(struct guest_ram_tracker *t, const char *proc_dir, int pid,
+		    uint64_t boot_bytes, uint64_t now_ms)
+{
+	uint64_t rss;
+	int64_t est;
+	int r;
+
+	if (pid <= 0) {
+		t->known = false;
+		return -ESRCH;
+	}
+	r = status_rss_read(proc_dir, pid, &rss);
+	if (r == 0 && (!t->known || now_ms - t->smaps_ms >= GUEST_RAM_SMAPS_MS)) {
+		struct guest_ram g;
+
+		r = guest_ram_read(proc_dir, pid, GUEST_RAM_MIN_MAPPING, &g);
+		if (r == 0 && (g.mapped_bytes < boot_bytes / 2 ||
+			       g.mapped_bytes > 2 * boot_bytes + GUEST_RAM_MIN_MAPPING))
+			r = -EMEDIUMTYPE;
+		if (r == 0) {
+			t->smaps = g;
+			t->smaps_ms = now_ms;
+			t->overhead_bytes = (int64_t)rss - (int64_t)g.resident_bytes;
+		}
+	}
+	t->known = r == 0;
+	if (r < 0)
+		return r;
+	est = (int64_t)rss - t->overhead_bytes;
+	t->resident_bytes = est < 0 ? 0 : MIN((uint64_t)est, t->smaps.mapped_bytes);
+	return 0;
+}

@@ -11,6 +11,7 @@
 #define AB_HOSTMEM_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum host_kind { HOST_PROC, HOST_CGROUP_V1, HOST_CGROUP_V2 };
@@ -84,5 +85,34 @@ int smaps_guest_ram(const char *text, uint64_t min_mapping, struct guest_ram *re
  */
 int guest_ram_read(const char *proc_dir, int pid, uint64_t min_mapping,
 		   struct guest_ram *ret);
+
+/* RssAnon + RssShmem of a /proc/PID/status text (bytes). */
+int status_rss_parse(const char *text, uint64_t *ret);
+
+/*
+ * What the host backs of one guest, kept fresh cheaply: smaps costs
+ * milliseconds for a large guest (the kernel walks its page tables), status
+ * microseconds. So smaps is read every GUEST_RAM_SMAPS_MS to learn how much
+ * of QEMU's anonymous and shared memory is not guest RAM (its heap, TCG's
+ * buffer), and in between the guest's resident RAM is status' RssAnon +
+ * RssShmem minus that.
+ */
+#define GUEST_RAM_SMAPS_MS 10000
+
+struct guest_ram_tracker {
+	bool known;
+	uint64_t resident_bytes;	/* estimate, when known */
+	struct guest_ram smaps;		/* the last smaps reading */
+	int64_t overhead_bytes;		/* status Rss - smaps resident, then */
+	uint64_t smaps_ms;		/* when smaps was read (0: never) */
+};
+
+/*
+ * Update t for the process pid, whose guest has boot_bytes of RAM. Returns 0
+ * (t->known), or a negative errno: -EMEDIUMTYPE when the process has no guest
+ * RAM mappings of about that size (it is not the guest's QEMU).
+ */
+int guest_ram_track(struct guest_ram_tracker *t, const char *proc_dir, int pid,
+		    uint64_t boot_bytes, uint64_t now_ms);
 
 #endif

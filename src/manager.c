@@ -563,7 +563,7 @@ static void on_qmp_ready(struct qmp_client *c, void *data)
 	log_debug(v->mgr->log, "vm %s: QMP ready", v->cfg.name);
 	v->ever_connected = true;
 	v->peer_pid = MAX(qmp_client_peer_pid(c), 0);
-	v->ram_known = false;
+	memset(&v->ram, 0, sizeof(v->ram));
 	v->ram_read_ms = 0;
 	v->setup = SETUP_MEMSIZE;
 	v->consecutive_timeouts = 0;
@@ -742,7 +742,7 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 		p->free_bytes = sat_sub(p->free_bytes, v->stats_actual - now_size);
 	}
 	p->total_bytes = gstat_known(s, GSTAT_TOTAL) ? s->val[GSTAT_TOTAL] : p->max_bytes;
-	p->resident_valid = v->ram_known && now - v->ram_read_ms <= m->cfg->stats_stale_ms;
+	p->resident_valid = v->ram.known && now - v->ram_read_ms <= m->cfg->stats_stale_ms;
 	p->resident_bytes = v->ram.resident_bytes;
 	p->free_reporting = v->free_reporting;
 	p->swapin_pps = v->rates.swapin_pps;
@@ -899,25 +899,18 @@ static void on_tick(struct loop_watch *w, uint64_t exp, void *data)
  */
 static void read_guest_ram(struct manager *m, struct vm *v, uint64_t now)
 {
-	struct guest_ram g;
-	bool was = v->ram_known;
+	bool was = v->ram.known;
 	int r;
 
 	v->ram_read_ms = now;
-	r = v->peer_pid ? guest_ram_read(m->host.proc_dir, v->peer_pid,
-					 GUEST_RAM_MIN_MAPPING, &g) : -ESRCH;
-	if (r == 0 && (g.mapped_bytes < v->boot_bytes / 2 ||
-		       g.mapped_bytes > 2 * v->boot_bytes + GUEST_RAM_MIN_MAPPING))
-		r = -EMEDIUMTYPE;
-	v->ram_known = r == 0;
+	r = guest_ram_track(&v->ram, m->host.proc_dir, v->peer_pid, v->boot_bytes, now);
 	if (r == 0) {
-		v->ram = g;
 		if (!was)
 			log_info(m->log, "vm %s: host-backed guest RAM from pid %d: "
 				 "%u mapping(s), %" PRIu64 " MiB, %" PRIu64 " MiB resident",
-				 v->cfg.name, v->peer_pid, g.mappings,
-				 (uint64_t)(g.mapped_bytes / MIB),
-				 (uint64_t)(g.resident_bytes / MIB));
+				 v->cfg.name, v->peer_pid, v->ram.smaps.mappings,
+				 (uint64_t)(v->ram.smaps.mapped_bytes / MIB),
+				 (uint64_t)(v->ram.resident_bytes / MIB));
 		v->ram_err = 0;
 	} else if (r != v->ram_err) {
 		log_info(m->log, "vm %s: host-backed guest RAM unknown (QMP peer pid %d: %s); "
@@ -1539,11 +1532,9 @@ static json_t *vm_json(const struct manager *m, const struct vm *v, bool status_
 	json_object_set_new(o, "connected", json_boolean(qmp_client_is_ready(v->qmp)));
 	json_object_set_new(o, "balloon_path", json_string(v->balloon_path));
 	json_object_set_new(o, "boot_bytes", json_integer((json_int_t)v->boot_bytes));
-	json_object_set_new(o, "qemu_pid", v->ram_known ? json_integer(v->peer_pid) : json_null());
-	json_object_set_new(o, "resident_bytes", v->ram_known ?
+	json_object_set_new(o, "qemu_pid", v->ram.known ? json_integer(v->peer_pid) : json_null());
+	json_object_set_new(o, "resident_bytes", v->ram.known ?
 			    json_integer((json_int_t)v->ram.resident_bytes) : json_null());
-	json_object_set_new(o, "host_swapped_bytes", v->ram_known ?
-			    json_integer((json_int_t)v->ram.swap_bytes) : json_null());
 	json_object_set_new(o, "free_page_reporting", json_boolean(v->free_reporting));
 	json_object_set_new(o, "buffer_bytes", json_integer((json_int_t)p->buffer_bytes));
 	json_object_set_new(o, "weight", json_integer(p->weight));

@@ -75,8 +75,7 @@ struct vm {
 	 * backs all of the guest's memory.
 	 */
 	int peer_pid;
-	struct guest_ram ram;
-	bool ram_known;
+	struct guest_ram_tracker ram;
 	uint64_t ram_read_ms;
 	int ram_err;			/* last reason it is unknown (logged once) */
 	bool free_reporting;		/* the balloon has free-page-reporting on */

@@ -17,8 +17,9 @@
  *   sigkill_readopt     the daemon SIGKILLed and restarted re-adopts the
  *                       balloons as they are; a VM below its min is raised
  *   unbacked_guest_memory  a guest the host backs only in part (its QEMU's
- *                       smaps) is not ballooned over the rest; fully backed,
- *                       it is; smaps that make no sense: unknown, logged once
+ *                       smaps and status) is not ballooned over the rest;
+ *                       fully backed, it is; a status that makes no sense:
+ *                       unknown, logged once
  *   slice_limit_runtime the slice limit lowered (reclaim until the host is
  *                       relaxed, nobody below its working set) and raised
  *                       (memory flows back)
@@ -358,18 +359,18 @@ static void test_slice_limit_runtime(void **state)
 }
 
 /*
- * Stand in for the fake QEMU's /proc/PID/smaps (the daemon reads it under
- * its proc_dir, for the QMP peer's pid): one guest RAM mapping.
+ * Stand in for the fake QEMU's /proc/PID/{smaps,status} (the daemon reads
+ * them under its proc_dir, for the QMP peer's pid).
  */
-static void put_smaps(const struct fx *f, const char *text)
+static void put_proc(const struct fx *f, const char *file, const char *text)
 {
 	char dir[600], tmp[700], path[700];
 	FILE *fp;
 
 	snprintf(dir, sizeof(dir), "%s/%d", f->fq.host_dir, (int)f->fq.pid);
 	mkdir(dir, 0755);
-	snprintf(tmp, sizeof(tmp), "%s/smaps.tmp", dir);
-	snprintf(path, sizeof(path), "%s/smaps", dir);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, file);
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	fp = fopen(tmp, "w");
 	assert_non_null(fp);
 	fputs(text, fp);
@@ -377,10 +378,14 @@ static void put_smaps(const struct fx *f, const char *text)
 	assert_int_equal(rename(tmp, path), 0);	/* the daemon never reads half */
 }
 
+/* One guest RAM mapping of mem_mib, rss_mib of it resident, plus a heap. */
 static void put_guest_ram(const struct fx *f, unsigned mem_mib, unsigned rss_mib)
 {
 	char text[512];
 
+	snprintf(text, sizeof(text), "RssAnon:\t%u kB\nRssFile:\t1000 kB\nRssShmem:\t0 kB\n",
+		 (rss_mib + 10) * 1024);
+	put_proc(f, "status", text);
 	snprintf(text, sizeof(text),
 		 "7f0000000000-%llx rw-p 00000000 00:00 0 \n"
 		 "Size: %u kB\nRss: %u kB\nSwap: 0 kB\n"
@@ -388,7 +393,7 @@ static void put_guest_ram(const struct fx *f, unsigned mem_mib, unsigned rss_mib
 		 "Size: 10240 kB\nRss: 10240 kB\n",
 		 0x7f0000000000ULL + (unsigned long long)mem_mib * MIB, mem_mib * 1024,
 		 rss_mib * 1024);
-	put_smaps(f, text);
+	put_proc(f, "smaps", text);
 }
 
 static void test_unbacked_guest_memory(void **state)
@@ -419,15 +424,17 @@ static void test_unbacked_guest_memory(void **state)
 	assert_int_equal(dnum(&f, "a", "qemu_pid"), (double)f.fq.pid);
 	assert_int_equal(log_count(&f, "host-backed guest RAM from pid", NULL), 1);
 
-	/* all of it backed now: the same guest is reclaimed from */
-	put_guest_ram(&f, 1024, 1024);
+	/* all of it backed now (status shows it, smaps is reread only every
+	 * 10 s): the same guest is reclaimed from */
+	put_proc(&f, "status", "RssAnon:\t1058816 kB\nRssShmem:\t0 kB\n");
 	assert_true(WAIT_FOR(6000, fnum(&f, "a", "actual") < 900 * MIB_D));
 
-	/* smaps that are not a QEMU's: unknown, said once, the daemon carries on */
-	put_smaps(&f, "garbage\n\x01\x02 no mappings here\n");
+	/* a status that is not a process's: unknown, said once, the daemon
+	 * carries on (smaps that are not a QEMU's: test_host.c) */
+	put_proc(&f, "status", "garbage\n\x01\x02 no Rss here\n");
 	assert_true(WAIT_FOR(4000, isnan(dnum(&f, "a", "resident_bytes"))));
 	sleep(1);
-	print_message("    after garbage smaps: resident null, state %s\n",
+	print_message("    after a garbage status: resident null, state %s\n",
 		      dstr(&f, "a", "state", conf, sizeof(conf)));
 	assert_int_equal(log_count(&f, "host-backed guest RAM unknown", NULL), 1);
 	assert_true(hx_daemon_alive(&f.d));

@@ -293,6 +293,71 @@ static void test_smaps_guest_ram(void **state)
 	assert_int_equal(guest_ram_read(d->proc, 0, 64 * MIB, &g), -EINVAL);
 }
 
+static void put_status(const char *dir, unsigned anon_mib, unsigned shmem_mib)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text), "Name:\tqemu-g1\nVmRSS:\t  999 kB\nRssAnon:\t  %u kB\n"
+		 "RssFile:\t   85144 kB\nRssShmem:\t  %u kB\n", anon_mib * 1024,
+		 shmem_mib * 1024);
+	put(dir, "status", text);
+}
+
+static void test_guest_ram_tracker(void **state)
+{
+	struct dirs *d = *state;
+	struct guest_ram_tracker t = { 0 };
+	uint64_t v;
+	char pid_dir[600];
+
+	assert_int_equal(status_rss_parse("RssAnon:\t 10 kB\nRssShmem:\t 2 kB\n", &v), 0);
+	assert_int_equal(v, 12 * 1024);
+	assert_int_equal(status_rss_parse("RssAnon:\t 10 kB\n", &v), -ENOENT);
+	assert_int_equal(status_rss_parse("", &v), -ENOENT);
+
+	snprintf(pid_dir, sizeof(pid_dir), "%s/77", d->proc);
+	assert_int_equal(mkdir(pid_dir, 0755), 0);
+	/* no status: unknown */
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 1000), -ENOENT);
+	assert_false(t.known);
+	/* 512 MiB guest (in smaps_qemu: 300 resident + 128 hugetlb of a DIMM);
+	 * status counts 100 MiB of QEMU's own on top */
+	put(pid_dir, "smaps", smaps_qemu);
+	put_status(pid_dir, 400, 128);
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 1000), 0);
+	assert_true(t.known);
+	assert_int_equal(t.resident_bytes, 428 * MIB);
+	/* the guest touches 50 MiB: status shows it at once, smaps is not reread */
+	put(pid_dir, "smaps", "garbage\n");
+	put_status(pid_dir, 450, 128);
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 2000), 0);
+	assert_int_equal(t.resident_bytes, 478 * MIB);
+	/* reported 400 MiB back: down to what QEMU itself holds, not below 0 */
+	put_status(pid_dir, 20, 128);
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 3000), 0);
+	assert_int_equal(t.resident_bytes, 48 * MIB);
+	put_status(pid_dir, 0, 0);
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 4000), 0);
+	assert_int_equal(t.resident_bytes, 0);
+	/* never more than the guest RAM mapped */
+	put_status(pid_dir, 4000, 0);
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 5000), 0);
+	assert_int_equal(t.resident_bytes, 768 * MIB);
+	/* GUEST_RAM_SMAPS_MS later smaps is read again: garbage, not a QEMU */
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 1000 + GUEST_RAM_SMAPS_MS),
+			 -EMEDIUMTYPE);
+	assert_false(t.known);
+	/* a QEMU again, but with a 4 GiB guest: 768 MiB of RAM mappings is no match */
+	put(pid_dir, "smaps", smaps_qemu);
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 4096 * MIB, 20000), -EMEDIUMTYPE);
+	/* the right size: known, the calibration redone at once */
+	put_status(pid_dir, 330, 128);
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 768 * MIB, 20001), 0);
+	assert_int_equal(t.resident_bytes, 428 * MIB);
+	assert_int_equal(guest_ram_track(&t, d->proc, 0, 768 * MIB, 20002), -ESRCH);
+	assert_false(t.known);
+}
+
 /* Against this kernel's smaps: a mapping of ours, half touched. */
 static void test_guest_ram_on_real_kernel(void **state)
 {
@@ -324,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_psi_trigger_on_real_kernel),
 		cmocka_unit_test_setup_teardown(test_smaps_guest_ram, setup, teardown),
 		cmocka_unit_test(test_guest_ram_on_real_kernel),
+		cmocka_unit_test_setup_teardown(test_guest_ram_tracker, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("host", tests, NULL, NULL);
