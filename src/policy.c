@@ -25,6 +25,10 @@
  *     inflation in flight - the cool-down reserve. Never below min, at most
  *     step_inflate per VM per round. Reclaim floor (buffer) and grant
  *     trigger (buffer/2) are apart, so a lean guest does not flip-flop.
+ *     Where the caller knows what the host backs of a guest (resident),
+ *     only that is gained: the target first goes through the unbacked part
+ *     (no gain, no cost to the host), a guest with free page reporting
+ *     offers only its cache, and the share floor bounds what is backed.
  *  4. Give back slowly: once the host has been relaxed (avail above the high
  *     mark) for relax_delay_ms, return up to giveback_bytes per VM per round
  *     from the spare above the high mark, neediest (least excess per
