@@ -389,6 +389,8 @@ static void on_setup_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	case SETUP_REPORTING:
 		/* QEMU before 5.1 has no such property: no reporting. */
 		v->free_reporting = !r->err && json_is_true(r->ret);
+		log_info(m->log, "vm %s: balloon %s, free page reporting %s", v->cfg.name,
+			 v->balloon_path, v->free_reporting ? "on" : "off");
 		v->setup = SETUP_QUERY;
 		break;
 	case SETUP_QUERY:
