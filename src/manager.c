@@ -715,6 +715,10 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 		    (p->state == VM_OK || p->state == VM_GUEST_DEFLATED ||
 		     p->state == VM_UNCOOPERATIVE);
 	p->stats_valid = false;
+	/* What the host backs: from QEMU, whatever the guest says. */
+	p->resident_valid = v->ram.known && now - v->ram_read_ms <= m->cfg->stats_stale_ms;
+	p->resident_bytes = v->ram.resident_bytes;
+	p->free_reporting = v->free_reporting;
 	/* Stats are on and the guest reports, just no usable sample yet. */
 	p->stats_expected = !fresh && v->stats_supported &&
 			    ((v->adopted_ms && now - v->adopted_ms <= m->cfg->stats_stale_ms) ||
@@ -744,9 +748,6 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 		p->free_bytes = sat_sub(p->free_bytes, v->stats_actual - now_size);
 	}
 	p->total_bytes = gstat_known(s, GSTAT_TOTAL) ? s->val[GSTAT_TOTAL] : p->max_bytes;
-	p->resident_valid = v->ram.known && now - v->ram_read_ms <= m->cfg->stats_stale_ms;
-	p->resident_bytes = v->ram.resident_bytes;
-	p->free_reporting = v->free_reporting;
 	p->swapin_pps = v->rates.swapin_pps;
 	p->majflt_ps = v->rates.majflt_ps;
 	p->stats_valid = true;
