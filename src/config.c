@@ -134,6 +134,7 @@ static const struct key keys[] = {
 	{ S_POLICY, "uncooperative_retry", K_DURATION, PP(uncoop_retry_ms), 1000, 86400000 },
 	{ S_POLICY, "interval", K_DURATION, PP(interval_ms), 0, 3600000 },
 	{ S_POLICY, "lead", K_DURATION, PP(lead_ms), 0, 60000 },
+	{ S_POLICY, "residency", K_BOOL, PP(residency), 0, 0 },
 
 	{ S_VM, "qmp", K_PATH, VC(qmp_path), 0, 0 },
 	{ S_VM, "min", K_SIZE, VC(min), 0, 0 },

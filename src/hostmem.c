@@ -309,17 +309,25 @@ int smaps_guest_ram(const char *text, uint64_t min_mapping, struct guest_ram *re
 	return 0;
 }
 
-int guest_ram_read(const char *proc_dir, int pid, uint64_t min_mapping,
-		   struct guest_ram *ret)
+/* Read PROC_DIR/PID/FILE (at most max bytes) into *buf. */
+static int pid_file_read(const char *proc_dir, int pid, const char *file, size_t max,
+			 char **buf)
 {
-	char p[PATH_MAX], *buf;
-	int r;
+	char p[PATH_MAX];
 
 	if (pid <= 0)
 		return -EINVAL;
-	if (snprintf(p, sizeof(p), "%s/%d/smaps", proc_dir, pid) >= (int)sizeof(p))
+	if (snprintf(p, sizeof(p), "%s/%d/%s", proc_dir, pid, file) >= (int)sizeof(p))
 		return -ENAMETOOLONG;
-	r = read_file(p, SMAPS_FILE_MAX, &buf, NULL);
+	return read_file(p, max, buf, NULL);
+}
+
+int guest_ram_read(const char *proc_dir, int pid, uint64_t min_mapping,
+		   struct guest_ram *ret)
+{
+	char *buf;
+	int r = pid_file_read(proc_dir, pid, "smaps", SMAPS_FILE_MAX, &buf);
+
 	if (r < 0)
 		return r;
 	r = smaps_guest_ram(buf, min_mapping, ret);
@@ -352,12 +360,9 @@ int status_rss_parse(const char *text, uint64_t *ret)
 
 static int status_rss_read(const char *proc_dir, int pid, uint64_t *ret)
 {
-	char p[PATH_MAX], *buf;
-	int r;
+	char *buf;
+	int r = pid_file_read(proc_dir, pid, "status", STAT_FILE_MAX, &buf);
 
-	if (snprintf(p, sizeof(p), "%s/%d/status", proc_dir, pid) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
-	r = read_file(p, STAT_FILE_MAX, &buf, NULL);
 	if (r < 0)
 		return r;
 	r = status_rss_parse(buf, ret);

@@ -86,6 +86,7 @@ struct manager {
 };
 
 static void vm_connect_later(struct vm *v, uint64_t now);
+static void read_guest_ram(struct manager *m, struct vm *v, uint64_t now);
 static void request_round(struct manager *m);
 static void finish_shutdown_if_done(struct manager *m, bool force);
 
@@ -491,6 +492,9 @@ static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	v->stats = s;
 	v->stats_rx_ms = now_ms();
 	v->stats_actual = at;
+	read_guest_ram(v->mgr, v, v->stats_rx_ms);
+	v->stats_resident_known = v->ram.known;
+	v->stats_resident = v->ram.resident_bytes;
 	if (v->setup == SETUP_DONE && quick_guest_pressure(v))
 		request_round(v->mgr);
 }
@@ -715,10 +719,7 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 		    (p->state == VM_OK || p->state == VM_GUEST_DEFLATED ||
 		     p->state == VM_UNCOOPERATIVE);
 	p->stats_valid = false;
-	/* What the host backs: from QEMU, whatever the guest says. */
-	p->resident_valid = v->ram.known && now - v->ram_read_ms <= m->cfg->stats_stale_ms;
-	p->resident_bytes = v->ram.resident_bytes;
-	p->free_reporting = v->free_reporting;
+	p->resident_valid = false;
 	/* Stats are on and the guest reports, just no usable sample yet. */
 	p->stats_expected = !fresh && v->stats_supported &&
 			    ((v->adopted_ms && now - v->adopted_ms <= m->cfg->stats_stale_ms) ||
@@ -748,6 +749,10 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 		p->free_bytes = sat_sub(p->free_bytes, v->stats_actual - now_size);
 	}
 	p->total_bytes = gstat_known(s, GSTAT_TOTAL) ? s->val[GSTAT_TOTAL] : p->max_bytes;
+	/* What the host backed when the guest took this sample. */
+	p->resident_valid = m->params.residency && v->stats_resident_known;
+	p->resident_bytes = v->stats_resident;
+	p->free_reporting = v->free_reporting;
 	p->swapin_pps = v->rates.swapin_pps;
 	p->majflt_ps = v->rates.majflt_ps;
 	p->stats_valid = true;

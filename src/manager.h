@@ -78,6 +78,13 @@ struct vm {
 	struct guest_ram_tracker ram;
 	uint64_t ram_read_ms;
 	int ram_err;			/* last reason it is unknown (logged once) */
+	/*
+	 * Resident when the guest's stats sample in use arrived: the policy
+	 * pairs it with that sample (a guest bursting into unbacked memory is
+	 * resident now but has not reported its avail falling yet).
+	 */
+	bool stats_resident_known;
+	uint64_t stats_resident;
 	bool free_reporting;		/* the balloon has free-page-reporting on */
 
 	/* guest statistics */

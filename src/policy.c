@@ -29,6 +29,8 @@
  *     only that is gained: the target first goes through the unbacked part
  *     (no gain, no cost to the host), a guest with free page reporting
  *     offers only its cache, and the share floor bounds what is backed.
+ *     Short for 5 s with nothing backed left to gain: the guests' unbacked
+ *     room is the host's risk, and excess is taken as without residency.
  *  4. Give back slowly: once the host has been relaxed (avail above the high
  *     mark) for relax_delay_ms, return up to giveback_bytes per VM per round
  *     from the spare above the high mark, neediest (least excess per
@@ -448,6 +450,7 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 	h->unmet_bytes = sat_sub(h->unmet_bytes, took);
 }
 
+#define UNMET_SQUEEZE_MS 5000
 #define FALL_FLOOR_BPS	(8.0 * MIB)
 #define FALL_GAP_MS	300
 
@@ -600,6 +603,34 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		share_reclaim(p, h, vms, n, pool, d);
 	if (h->unmet_bytes >= p->deadband_bytes)
 		blind_reclaim(p, h, vms, n);
+	/*
+	 * Short for UNMET_SQUEEZE_MS and nothing backed left to gain: what the
+	 * guests hold unbacked is the host's risk (a guest touching it needs
+	 * the host at once): take it as plain excess, as without residency.
+	 * A burst's short shortage passes before this.
+	 */
+	if (h->unmet_bytes < p->deadband_bytes) {
+		h->unmet_since_ms = 0;
+	} else if (!h->unmet_since_ms) {
+		h->unmet_since_ms = now;
+	} else if (now - h->unmet_since_ms >= UNMET_SQUEEZE_MS) {
+		nd = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct policy_vm *v = &vms[i];
+
+			/* never a guest that just won memory: no ping-pong */
+			if (!vm_actionable(v) || v->state != VM_OK || !v->stats_valid ||
+			    v->guest_pressure || now < v->cooldown_until_ms ||
+			    v->target_bytes <= v->min_bytes || !v->resident_valid)
+				continue;
+			d[nd++] = (struct donor){ .vm = v, .excess = (double)vm_excess(v, now),
+				.weight = v->weight,
+				.cap = (double)MIN(p->step_inflate_bytes,
+						   v->target_bytes - v->min_bytes) };
+		}
+		/* what it takes is not gained now: unmet stays as it is */
+		water_fill(p, d, nd, h->unmet_bytes);
+	}
 
 	/* Step 4: give back slowly when relaxed. */
 	h->giveback_bytes = 0;

@@ -60,6 +60,7 @@ struct policy_params {
 	uint64_t uncoop_retry_ms;	/* try an uncooperative VM again after */
 	uint64_t interval_ms;		/* proxmox/mom: act at most this often */
 	uint64_t lead_ms;		/* project a falling avail this far ahead */
+	bool residency;			/* auto: count only backed memory (opt-in) */
 };
 
 /* Defaults for a kind (interval differs per reference policy). */
@@ -89,9 +90,12 @@ struct policy_vm {
 	double swapin_pps;
 	double majflt_ps;
 	/*
-	 * Host memory backing the guest's RAM now (QEMU's resident guest RAM
-	 * mappings), when known: inflating the balloon returns memory to the
-	 * host only out of this. Memory of the guest the host does not back
+	 * Host memory backing the guest's RAM (QEMU's resident guest RAM
+	 * mappings) when the guest took the stats sample above, when known:
+	 * inflating the balloon returns memory to the host only out of this.
+	 * Taken with the sample, not fresher: a guest bursting into memory the
+	 * host did not back is resident at once but reports its available
+	 * memory falling only with its next sample. Memory of the guest the host does not back
 	 * (never touched, given back by free page reporting, swapped out)
 	 * costs the host nothing, and ballooning over it gains nothing.
 	 */
@@ -130,6 +134,7 @@ struct policy_host {
 	/* policy memory */
 	bool pressured;
 	uint64_t relaxed_since_ms;
+	uint64_t unmet_since_ms;	/* reclaim wanted and not found since */
 	uint64_t last_run_ms;	/* proxmox/mom cadence */
 
 	/* outputs of the last round */

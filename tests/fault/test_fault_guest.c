@@ -408,7 +408,7 @@ static void test_unbacked_guest_memory(void **state)
 	fx_init(&f, "unbacked", 900, args);
 	put_guest_ram(&f, 1024, 300);	/* the host backs 300 MiB of it */
 	assert_true(fq_ok(&f.fq, "add a"));
-	fx_config(&f, conf, sizeof(conf), false, NULL, NULL, NULL, NULL);
+	fx_config(&f, conf, sizeof(conf), false, NULL, NULL, "residency = yes\n", NULL);
 	fx_daemon(&f, conf);
 	assert_true(wait_state(&f, "a", "ok", 5000));
 	assert_true(WAIT_FOR(4000, dnum(&f, "a", "resident_bytes") == 300 * MIB_D));

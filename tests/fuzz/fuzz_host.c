@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_host - the host-side text parsers: /proc/meminfo, memory.stat,
- * /proc/pressure/memory.
+ * /proc/pressure/memory, a QEMU's /proc/PID/smaps and /proc/PID/status.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct meminfo mi;
 	struct psi_avgs psi;
+	struct guest_ram g;
 	uint64_t v;
 	char *text = malloc(size + 1);
 
@@ -27,6 +28,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)memstat_get(text, "inactive_file", &v);
 	(void)memstat_get(text, "total_swap", &v);
 	(void)psi_parse(text, &psi);
+	if (smaps_guest_ram(text, 4096, &g) == 0 &&
+	    (g.resident_bytes > g.mapped_bytes ||
+	     g.swap_bytes > g.mapped_bytes - g.resident_bytes))
+		abort();	/* never more resident (or swapped) than mapped */
+	(void)status_rss_parse(text, &v);
 	free(text);
 	return 0;
 }

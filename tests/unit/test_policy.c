@@ -881,6 +881,40 @@ static void test_inflight_credit_only_for_backed_memory(void **state)
 	assert_int_equal(h.need_bytes, M(100));
 }
 
+static void test_sustained_shortage_takes_unbacked_memory(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);	/* need 150 */
+	/* an idle guest: 700 MiB available, all but 24 MiB of it unbacked */
+	struct policy_vm v[1] = { vm_backed(1024, 700, 690, 348) };
+
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);		/* nothing backed to gain */
+	assert_int_equal(h.unmet_bytes, M(150));
+	h.now_ms += 4900;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);		/* a burst's shortage passes */
+	h.now_ms += 100;
+	policy_round(&p, &h, v, 1);
+	/* short for 5 s: the unbacked room is the host's risk, taken back */
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 150));
+	/* not a guest in its cool-down (it just won memory): no ping-pong */
+	h = host(4096, 50);
+	h.unmet_since_ms = h.now_ms - 6000;
+	v[0] = vm_backed(1024, 700, 690, 348);
+	v[0].cooldown_until_ms = h.now_ms + 1000;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	/* the shortage gone: the clock starts again */
+	h = host(4096, 1000);
+	h.unmet_since_ms = 1;
+	v[0] = vm_backed(1024, 700, 690, 348);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(h.unmet_since_ms, 0);
+}
+
 static void test_random_invariants(void **state)
 {
 	enum policy_kind kinds[] = { POLICY_AUTO, POLICY_PROXMOX, POLICY_MOM,
@@ -1002,6 +1036,7 @@ int main(void)
 		cmocka_unit_test(test_reporting_guest_free_memory_is_no_excess),
 		cmocka_unit_test(test_share_floor_applies_to_backed_memory),
 		cmocka_unit_test(test_inflight_credit_only_for_backed_memory),
+		cmocka_unit_test(test_sustained_shortage_takes_unbacked_memory),
 		cmocka_unit_test(test_random_invariants),
 	};
 
