@@ -39,7 +39,8 @@
 #define MAX_CONSECUTIVE_TIMEOUTS 3
 #define TARGET_FLOOR_BYTES (16 * MIB)
 #define GONE_AFTER_MS 5000
-#define RAM_READ_MS 1000	/* guest RAM residency: read this often */
+/* Guest RAM residency is read with each stats sample; without samples, this often. */
+#define RAM_READ_MS 3000
 #define DEFAULT_BALLOON_PARENT "/machine/peripheral"
 #define ANON_BALLOON_PARENT "/machine/peripheral-anon"
 
