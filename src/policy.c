@@ -13,8 +13,9 @@
  *     threshold), is deflated now to 1.5 buffers of available memory, up to
  *     its max. Under host pressure a guest above its weight's share of the
  *     pool gets no more than the host can spare: a lying guest cannot take
- *     memory the others need. What the guest got (or took) is reserved for
- *     it during its cool-down.
+ *     memory the others need. During its cool-down the host does not
+ *     inflate it again: it keeps what it got (or took) and any cache it
+ *     grows meanwhile - no reclaim/grant ping-pong.
  *  3. Host takes from excess: when the host (or slice) is pressured - its
  *     available memory under the low mark (projected lead_ms ahead while it
  *     falls, never further ahead than the fall has lasted), a PSI/vmpressure
@@ -22,7 +23,8 @@
  *     high mark (plus what was just swapped out), water-filling on excess
  *     per weight, where
  *     excess = guest available (which counts page cache) - buffer -
- *     inflation in flight - the cool-down reserve. Never below min, at most
+ *     inflation in flight; guests in their cool-down are no donors. Never
+ *     below min, at most
  *     step_inflate per VM per round. Reclaim floor (buffer) and grant
  *     trigger (buffer/2) are apart, so a lean guest does not flip-flop.
  *     Where the caller knows what the host backs of a guest (resident),
@@ -34,7 +36,8 @@
  *  4. Give back slowly: once the host has been relaxed (avail above the high
  *     mark) for relax_delay_ms, return up to giveback_bytes per VM per round
  *     from the spare above the high mark, neediest (least excess per
- *     weight) first.
+ *     weight) first; where residency is known, not to a guest that holds a
+ *     buffer of unbacked memory already (it has room; more is only risk).
  */
 #include "policy.h"
 
@@ -182,11 +185,8 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 
 	if (!v->active)
 		return;
-	if (now >= v->cooldown_until_ms) {
-		v->reserve_bytes = 0;
-		if (v->state == VM_GUEST_DEFLATED)
-			v->state = VM_OK;
-	}
+	if (now >= v->cooldown_until_ms && v->state == VM_GUEST_DEFLATED)
+		v->state = VM_OK;
 	if (v->state == VM_UNCOOPERATIVE) {
 		if (now < v->retry_at_ms)
 			return;
@@ -207,7 +207,6 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 		/* The guest took memory back on its own: it wins. */
 		v->state = VM_GUEST_DEFLATED;
 		v->cooldown_until_ms = now + p->cooldown_ms;
-		v->reserve_bytes += v->actual_bytes - v->target_bytes;
 		set_out(v, v->actual_bytes, REASON_GUEST_DEFLATED);
 		return;
 	}
@@ -259,16 +258,14 @@ static int64_t inflight_bytes(const struct policy_vm *v)
 
 /*
  * Memory this guest could give without going under its buffer, counting
- * inflation in flight and, during its cool-down, what it was just given.
+ * inflation in flight.
  */
-static uint64_t vm_excess(const struct policy_vm *v, uint64_t now)
+static uint64_t vm_excess(const struct policy_vm *v)
 {
 	uint64_t ex = sat_sub(v->avail_bytes, v->buffer_bytes);
 
 	if (v->actual_bytes > v->target_bytes)
 		ex = sat_sub(ex, v->actual_bytes - v->target_bytes);
-	if (now < v->cooldown_until_ms)
-		ex = sat_sub(ex, v->reserve_bytes);
 	return ex;
 }
 
@@ -278,9 +275,9 @@ static uint64_t vm_excess(const struct policy_vm *v, uint64_t now)
  * that back by itself within seconds, so only its reclaimable cache (what
  * it has available beyond free memory) counts.
  */
-static uint64_t vm_gain(const struct policy_vm *v, uint64_t now)
+static uint64_t vm_gain(const struct policy_vm *v)
 {
-	uint64_t g = sat_sub(vm_excess(v, now), unbacked_bytes(v));
+	uint64_t g = sat_sub(vm_excess(v), unbacked_bytes(v));
 
 	if (v->resident_valid && v->free_reporting)
 		g = MIN(g, sat_sub(v->avail_bytes, v->free_bytes));
@@ -354,6 +351,38 @@ static uint64_t water_fill(const struct policy_params *p, struct donor *d,
 		total += take;
 	}
 	return total;
+}
+
+/*
+ * Guests that can give from their excess this round: not one that showed
+ * pressure, and not one in its cool-down (it just won memory; taking it
+ * back at once is a reclaim/grant ping-pong). By default the gain is what
+ * the host backs beyond the new target (the target first goes through the
+ * unbacked part, offset); with whole set, excess is taken as if the host
+ * backed all of the guest (only guests whose residency is known: the
+ * others were offered it all already).
+ */
+static size_t excess_donors(const struct policy_params *p, struct policy_vm *vms,
+			    size_t n, uint64_t now, bool whole, struct donor *d)
+{
+	size_t nd = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct policy_vm *v = &vms[i];
+		uint64_t off;
+
+		if (!vm_actionable(v) || !v->stats_valid || v->guest_pressure ||
+		    now < v->cooldown_until_ms || (whole && !v->resident_valid))
+			continue;
+		off = whole ? 0 : unbacked_bytes(v);
+		if (v->target_bytes <= v->min_bytes + off)
+			continue;
+		d[nd++] = (struct donor){ .vm = v, .weight = v->weight, .offset = off,
+			.excess = (double)(whole ? vm_excess(v) : vm_gain(v)),
+			.cap = (double)MIN(p->step_inflate_bytes,
+					   v->target_bytes - v->min_bytes - off) };
+	}
+	return nd;
 }
 
 /*
@@ -566,7 +595,6 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		if (target > base + TOL_BYTES) {
 			set_out(v, target, REASON_GUEST_PRESSURE);
 			grants += target - base;
-			v->reserve_bytes += target - base;
 		}
 	}
 	eff_avail -= (int64_t)grants;
@@ -582,21 +610,8 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	d = calloc(n ? n : 1, sizeof(*d));
 	if (!d)
 		return;	/* nothing decided this round */
-	for (size_t i = 0; i < n && h->need_bytes; i++) {
-		struct policy_vm *v = &vms[i];
-		uint64_t cap, off;
-
-		if (!vm_actionable(v) || !v->stats_valid || v->guest_pressure ||
-		    v->target_bytes <= v->min_bytes)
-			continue;
-		off = unbacked_bytes(v);
-		if (v->target_bytes <= v->min_bytes + off)
-			continue;
-		cap = MIN(p->step_inflate_bytes, v->target_bytes - v->min_bytes - off);
-		d[nd++] = (struct donor){ .vm = v, .excess = (double)vm_gain(v, now),
-					  .weight = v->weight, .cap = (double)cap,
-					  .offset = off };
-	}
+	if (h->need_bytes)
+		nd = excess_donors(p, vms, n, now, false, d);
 	h->reclaim_bytes = water_fill(p, d, nd, h->need_bytes);
 	h->unmet_bytes = sat_sub(h->need_bytes, h->reclaim_bytes);
 	if (h->unmet_bytes >= p->deadband_bytes)
@@ -614,20 +629,7 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	} else if (!h->unmet_since_ms) {
 		h->unmet_since_ms = now;
 	} else if (now - h->unmet_since_ms >= UNMET_SQUEEZE_MS) {
-		nd = 0;
-		for (size_t i = 0; i < n; i++) {
-			struct policy_vm *v = &vms[i];
-
-			/* never a guest that just won memory: no ping-pong */
-			if (!vm_actionable(v) || v->state != VM_OK || !v->stats_valid ||
-			    v->guest_pressure || now < v->cooldown_until_ms ||
-			    v->target_bytes <= v->min_bytes || !v->resident_valid)
-				continue;
-			d[nd++] = (struct donor){ .vm = v, .excess = (double)vm_excess(v, now),
-				.weight = v->weight,
-				.cap = (double)MIN(p->step_inflate_bytes,
-						   v->target_bytes - v->min_bytes) };
-		}
+		nd = excess_donors(p, vms, n, now, true, d);
 		/* what it takes is not gained now: unmet stays as it is */
 		water_fill(p, d, nd, h->unmet_bytes);
 	}
@@ -645,10 +647,16 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		for (size_t i = 0; i < n; i++) {
 			struct policy_vm *v = &vms[i];
 
-			if (!vm_actionable(v) || v->target_bytes + TOL_BYTES >= v->max_bytes)
+			/*
+			 * A guest with a buffer of unbacked memory already has
+			 * room to grow: more would only be memory the host must
+			 * find at once when the guest touches it.
+			 */
+			if (!vm_actionable(v) || v->target_bytes + TOL_BYTES >= v->max_bytes ||
+			    unbacked_bytes(v) >= v->buffer_bytes)
 				continue;
 			d[nd++] = (struct donor){ .vm = v, .weight = v->weight,
-				.excess = v->stats_valid ? (double)vm_excess(v, now) : 0 };
+				.excess = v->stats_valid ? (double)vm_excess(v) : 0 };
 		}
 		qsort(d, nd, sizeof(*d), cmp_giveback);
 		for (size_t i = 0; i < nd && spare >= p->deadband_bytes; i++) {

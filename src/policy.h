@@ -111,7 +111,6 @@ struct policy_vm {
 	uint64_t target_set_ms;	/* when it was set or progress last seen */
 	uint64_t actual_at_set;	/* actual at that moment */
 	uint64_t cooldown_until_ms;
-	uint64_t reserve_bytes;	/* given to the guest: not taken back in cool-down */
 	uint64_t retry_at_ms;	/* uncooperative: when to try again */
 
 	/* outputs of the last round */

@@ -175,22 +175,26 @@ static void test_guest_pressure_capped_at_max(void **state)
 	assert_int_equal(v[0].new_target_bytes, M(1024));
 }
 
-static void test_cooldown_reserves_grant(void **state)
+static void test_cooldown_guest_is_no_donor(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
 	struct policy_host h = host(4096, 0);	/* need 200 */
-	struct policy_vm v[1] = { vm(1024, 800) };	/* excess 700 */
+	struct policy_vm v[2] = { vm(1024, 800), vm(1024, 800) };	/* excess 700 */
 
-	/* just given 650 MiB: only what it has beyond that is excess */
+	/* A just won memory: the host does not inflate it during its cool-down */
 	v[0].cooldown_until_ms = h.now_ms + 1;
-	v[0].reserve_bytes = M(650);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_int_equal(v[1].reason, REASON_HOST_RECLAIM);
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 200));
+	/* alone, the host stays short rather than fight the guest */
 	policy_round(&p, &h, v, 1);
-	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
-	assert_int_equal(v[0].new_target_bytes, M(1024 - 50));
-	/* after the cool-down the reserve is gone */
+	assert_false(v[0].set_target);
+	assert_int_equal(h.unmet_bytes, M(200));
+	/* after the cool-down it gives like any other */
 	h.now_ms += 2;
 	policy_round(&p, &h, v, 1);
-	assert_int_equal(v[0].reserve_bytes, 0);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 200));
 }
 
@@ -207,7 +211,7 @@ static void test_grant_trigger_and_floor_apart(void **state)
 	policy_round(&p, &h, v, 1);
 	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
 	assert_int_equal(v[0].new_target_bytes, M(600 + 150 - 49));
-	assert_int_equal(v[0].reserve_bytes, M(150 - 49));
+	assert_int_equal(v[0].cooldown_until_ms, h.now_ms + p.cooldown_ms);
 }
 
 static void test_swapping_is_pressure(void **state)
@@ -243,14 +247,15 @@ static void test_guest_deflated_is_accepted(void **state)
 	assert_int_equal(v[0].state, VM_GUEST_DEFLATED);
 	assert_int_equal(v[0].cooldown_until_ms, h.now_ms + p.cooldown_ms);
 
-	/* committed: during the cool-down what it got (300) stays its own */
-	assert_int_equal(v[0].reserve_bytes, M(300));
+	/* committed: during the cool-down the host does not inflate it, even
+	 * with excess (400 MiB here) and the host short */
 	policy_commit(&v[0], M(800), h.now_ms);
 	v[0].actual_bytes = M(800);
 	v[0].avail_bytes = M(500);
 	h.now_ms += 1000;
 	policy_round(&p, &h, v, 1);
-	assert_int_equal(v[0].new_target_bytes, M(800 - (500 - 100 - 300)));
+	assert_false(v[0].set_target);
+	assert_int_equal(h.unmet_bytes, h.need_bytes);
 	/* after it the guest is ok again and gives its excess */
 	h.now_ms += p.cooldown_ms;
 	policy_round(&p, &h, v, 1);
@@ -881,6 +886,32 @@ static void test_inflight_credit_only_for_backed_memory(void **state)
 	assert_int_equal(h.need_bytes, M(100));
 }
 
+static void test_giveback_not_into_unbacked_room(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 1000);
+	/*
+	 * A holds 150 of its 500 MiB target unbacked (more than a buffer):
+	 * it has room to grow, and more is only memory the host must find at
+	 * once when A touches it. B uses nearly all it has.
+	 */
+	struct policy_vm v[2] = { vm_backed(500, 400, 300, 350), vm_backed(600, 120, 60, 590) };
+
+	h.relaxed_since_ms = h.now_ms - p.relax_delay_ms;
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_int_equal(v[1].reason, REASON_GIVEBACK);
+	/* once A uses its room (less than a buffer unbacked) it gets more */
+	v[0].resident_bytes = M(420);
+	v[1] = vm_backed(600, 120, 60, 590);
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].reason, REASON_GIVEBACK);
+	/* residency unknown: as before, room is not known, giveback */
+	v[0] = vm(500, 400);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].reason, REASON_GIVEBACK);
+}
+
 static void test_sustained_shortage_takes_unbacked_memory(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
@@ -1004,7 +1035,7 @@ int main(void)
 		cmocka_unit_test(test_guest_pressure_wins_under_host_pressure),
 		cmocka_unit_test(test_guest_pressure_from_swapin_rate),
 		cmocka_unit_test(test_guest_pressure_capped_at_max),
-		cmocka_unit_test(test_cooldown_reserves_grant),
+		cmocka_unit_test(test_cooldown_guest_is_no_donor),
 		cmocka_unit_test(test_grant_trigger_and_floor_apart),
 		cmocka_unit_test(test_swapping_is_pressure),
 		cmocka_unit_test(test_guest_deflated_is_accepted),
@@ -1014,6 +1045,7 @@ int main(void)
 		cmocka_unit_test(test_uncooperative_not_before_timeout),
 		cmocka_unit_test(test_uncooperative_needs_a_late_enough_look),
 		cmocka_unit_test(test_giveback_after_relax_delay),
+		cmocka_unit_test(test_giveback_not_into_unbacked_room),
 		cmocka_unit_test(test_hysteresis),
 		cmocka_unit_test(test_falling_avail_is_pressure),
 		cmocka_unit_test(test_short_fall_is_not_pressure),
