@@ -658,8 +658,6 @@ static void write_daemon_conf(const struct run *r, char *buf, size_t len)
 		else if (k == 1)
 			n = snprintf(buf + o, len - o, "cgroup = %s\n",
 				     hx_slice_path(r->slice));
-		else if (k == 2)	/* what docs/benchmarks.md measured */
-			n = snprintf(buf + o, len - o, "residency = yes\n");
 		else
 			n = 0;
 		o += (size_t)n < len - o ? (size_t)n : len - o - 1;

@@ -36,8 +36,9 @@
  *  4. Give back slowly: once the host has been relaxed (avail above the high
  *     mark) for relax_delay_ms, return up to giveback_bytes per VM per round
  *     from the spare above the high mark, neediest (least excess per
- *     weight) first; where residency is known, not to a guest that holds a
- *     buffer of unbacked memory already (it has room; more is only risk).
+ *     weight) first. Where residency is known, room the guests hold
+ *     unbacked is a promise the host must keep at once when touched: give
+ *     only while the host, every promise kept at once, stays above low.
  */
 #include "policy.h"
 
@@ -129,6 +130,7 @@ void policy_params_default(struct policy_params *p, enum policy_kind kind)
 	p->uncoop_after_ms = 10000;
 	p->uncoop_retry_ms = 120000;
 	p->lead_ms = 2000;
+	p->residency = true;
 	switch (kind) {
 	case POLICY_PROXMOX:
 		p->interval_ms = 10000;
@@ -237,6 +239,22 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 static uint64_t unbacked_bytes(const struct policy_vm *v)
 {
 	return v->resident_valid ? sat_sub(v->target_bytes, v->resident_bytes) : 0;
+}
+
+/*
+ * Unbacked room the host has promised the guests: memory inside their
+ * balloons' current size (a deflation in flight is counted as such
+ * already) that the host does not back.
+ */
+static uint64_t promised_bytes(const struct policy_vm *vms, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (vms[i].active && vms[i].resident_valid)
+			sum += sat_sub(MIN(vms[i].actual_bytes, vms[i].target_bytes),
+				       vms[i].resident_bytes);
+	return sum;
 }
 
 /*
@@ -641,19 +659,20 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	} else if (!h->relaxed_since_ms) {
 		h->relaxed_since_ms = now;
 	} else if (now - h->relaxed_since_ms >= p->relax_delay_ms) {
-		uint64_t spare = (uint64_t)(eff_avail - (int64_t)p->host_high_bytes);
+		/*
+		 * Room a guest holds unbacked is a promise: the host must back
+		 * it the moment the guest touches it. Give back only as much
+		 * as keeps every promise, all touched at once, above low.
+		 */
+		uint64_t spare = MIN((uint64_t)(eff_avail - (int64_t)p->host_high_bytes),
+				     sat_sub(sat_sub((uint64_t)eff_avail, p->host_low_bytes),
+					     promised_bytes(vms, n)));
 
 		nd = 0;
 		for (size_t i = 0; i < n; i++) {
 			struct policy_vm *v = &vms[i];
 
-			/*
-			 * A guest with a buffer of unbacked memory already has
-			 * room to grow: more would only be memory the host must
-			 * find at once when the guest touches it.
-			 */
-			if (!vm_actionable(v) || v->target_bytes + TOL_BYTES >= v->max_bytes ||
-			    unbacked_bytes(v) >= v->buffer_bytes)
+			if (!vm_actionable(v) || v->target_bytes + TOL_BYTES >= v->max_bytes)
 				continue;
 			d[nd++] = (struct donor){ .vm = v, .weight = v->weight,
 				.excess = v->stats_valid ? (double)vm_excess(v) : 0 };

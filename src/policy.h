@@ -60,7 +60,7 @@ struct policy_params {
 	uint64_t uncoop_retry_ms;	/* try an uncooperative VM again after */
 	uint64_t interval_ms;		/* proxmox/mom: act at most this often */
 	uint64_t lead_ms;		/* project a falling avail this far ahead */
-	bool residency;			/* auto: count only backed memory (opt-in) */
+	bool residency;			/* auto: count only backed memory (default on) */
 };
 
 /* Defaults for a kind (interval differs per reference policy). */

@@ -103,11 +103,14 @@ static void test_policy_interval_defaults(void **state)
 					    &c, err, sizeof(err)), 0);
 	assert_int_equal(c.params.interval_ms, 15000);
 	assert_int_equal(c.params.kind, POLICY_MOM);
+	assert_true(c.params.residency);	/* on unless said otherwise */
 	config_free(&c);
 	config_init_defaults(&c);
 	assert_int_equal(config_load_string("p.conf", "[daemon]\npolicy = proxmox\nqmp_dir = /q\n"
-					    "[policy]\ninterval = 3s\n", &c, err, sizeof(err)), 0);
+					    "[policy]\ninterval = 3s\nresidency = no\n",
+					    &c, err, sizeof(err)), 0);
 	assert_int_equal(c.params.interval_ms, 3000);
+	assert_false(c.params.residency);
 	config_free(&c);
 }
 
@@ -247,6 +250,7 @@ static void test_example_file(void **state)
 		config_init_defaults(&d);
 		assert_int_equal(c.tick_ms, d.tick_ms);
 		assert_int_equal(c.params.cooldown_ms, d.params.cooldown_ms);
+		assert_int_equal(c.params.residency, d.params.residency);
 		assert_int_equal(c.params.step_inflate_bytes, d.params.step_inflate_bytes);
 		assert_int_equal(c.host_low.pct_x100, d.host_low.pct_x100);
 		assert_int_equal(c.host_high.pct_x100, d.host_high.pct_x100);

@@ -886,30 +886,32 @@ static void test_inflight_credit_only_for_backed_memory(void **state)
 	assert_int_equal(h.need_bytes, M(100));
 }
 
-static void test_giveback_not_into_unbacked_room(void **state)
+static void test_giveback_keeps_promised_room(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
-	struct policy_host h = host(4096, 1000);
+	struct policy_host h = host(4096, 360);	/* 260 MiB above low */
 	/*
-	 * A holds 150 of its 500 MiB target unbacked (more than a buffer):
-	 * it has room to grow, and more is only memory the host must find at
-	 * once when A touches it. B uses nearly all it has.
+	 * A holds 250 MiB of its 500 unbacked, B 10 of its 600: the host has
+	 * promised 260 MiB it does not back; touched at once, it would be at
+	 * its low mark.
 	 */
-	struct policy_vm v[2] = { vm_backed(500, 400, 300, 350), vm_backed(600, 120, 60, 590) };
+	struct policy_vm v[2] = { vm_backed(500, 400, 300, 250), vm_backed(600, 120, 60, 590) };
 
 	h.relaxed_since_ms = h.now_ms - p.relax_delay_ms;
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
-	assert_int_equal(v[1].reason, REASON_GIVEBACK);
-	/* once A uses its room (less than a buffer unbacked) it gets more */
-	v[0].resident_bytes = M(420);
-	v[1] = vm_backed(600, 120, 60, 590);
+	assert_false(v[1].set_target);
+	assert_int_equal(h.giveback_bytes, 0);
+	/* A touched its room: the spare is free to give again */
+	v[0].resident_bytes = M(500);
 	policy_round(&p, &h, v, 2);
 	assert_int_equal(v[0].reason, REASON_GIVEBACK);
-	/* residency unknown: as before, room is not known, giveback */
+	assert_int_equal(v[1].reason, REASON_GIVEBACK);
+	/* residency unknown: nothing is known to be promised */
 	v[0] = vm(500, 400);
-	policy_round(&p, &h, v, 1);
-	assert_int_equal(v[0].reason, REASON_GIVEBACK);
+	v[1] = vm(600, 120);
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(h.giveback_bytes, 2 * p.giveback_bytes);
 }
 
 static void test_sustained_shortage_takes_unbacked_memory(void **state)
@@ -1045,7 +1047,7 @@ int main(void)
 		cmocka_unit_test(test_uncooperative_not_before_timeout),
 		cmocka_unit_test(test_uncooperative_needs_a_late_enough_look),
 		cmocka_unit_test(test_giveback_after_relax_delay),
-		cmocka_unit_test(test_giveback_not_into_unbacked_room),
+		cmocka_unit_test(test_giveback_keeps_promised_room),
 		cmocka_unit_test(test_hysteresis),
 		cmocka_unit_test(test_falling_avail_is_pressure),
 		cmocka_unit_test(test_short_fall_is_not_pressure),
