@@ -24,8 +24,7 @@
  *     per weight, where
  *     excess = guest available (which counts page cache) - buffer -
  *     inflation in flight; guests in their cool-down are no donors. Never
- *     below min, at most
- *     step_inflate per VM per round. Reclaim floor (buffer) and grant
+ *     below min, at most step_inflate per VM per round. Reclaim floor (buffer) and grant
  *     trigger (buffer/2) are apart, so a lean guest does not flip-flop.
  *     Where the caller knows what the host backs of a guest (resident),
  *     only that is gained: the target first goes through the unbacked part

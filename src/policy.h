@@ -95,9 +95,10 @@ struct policy_vm {
 	 * inflating the balloon returns memory to the host only out of this.
 	 * Taken with the sample, not fresher: a guest bursting into memory the
 	 * host did not back is resident at once but reports its available
-	 * memory falling only with its next sample. Memory of the guest the host does not back
-	 * (never touched, given back by free page reporting, swapped out)
-	 * costs the host nothing, and ballooning over it gains nothing.
+	 * memory falling only with its next sample. Memory of the guest the
+	 * host does not back (never touched, given back by free page
+	 * reporting, swapped out) costs the host nothing, and ballooning over
+	 * it gains nothing.
 	 */
 	bool resident_valid;
 	uint64_t resident_bytes;
