@@ -1601,6 +1601,10 @@ json_t *manager_dump(const struct manager *m, bool status_only)
 	json_object_set_new(host, "low_bytes", json_integer((json_int_t)m->params.host_low_bytes));
 	json_object_set_new(host, "high_bytes", json_integer((json_int_t)m->params.host_high_bytes));
 	json_object_set_new(host, "pressured", json_boolean(ph->pressured));
+	/* auto: what the shares are taken from (the rest of the host's use) */
+	if (m->cfg->policy == POLICY_AUTO && ph->overhead_ms)
+		json_object_set_new(host, "overhead_bytes",
+				    json_integer((json_int_t)ph->overhead_bytes));
 	json_object_set_new(host, "psi_some_avg10", m->psi_ok ? json_real(m->psi.some_avg10)
 							       : json_null());
 	json_object_set_new(host, "pressure_source", json_string(

@@ -181,6 +181,8 @@ char *metrics_render(const json_t *dump)
 		    "Host (or slice) memory available without swapping");
 	host_metric(&o, host, "swap_used_bytes", "autoballoon_host_swap_used_bytes",
 		    "Memory of the host (or slice) in swap");
+	host_metric(&o, host, "overhead_bytes", "autoballoon_host_overhead_bytes",
+		    "Host (or slice) memory in use besides the guests' RAM (auto policy)");
 	host_metric(&o, host, "pressured", "autoballoon_host_pressured",
 		    "1 while the host is under memory pressure (with hysteresis)");
 	host_metric(&o, host, "psi_some_avg10", "autoballoon_host_psi_some_avg10",

@@ -11,9 +11,10 @@
  *  2. Guest wins: a guest that has used up half its buffer (available memory
  *     under buffer/2), or is paging in (swap-in or major-fault rate over a
  *     threshold), is deflated now to 1.5 buffers of available memory, up to
- *     its max. Under host pressure a guest above its weight's share of the
- *     pool gets no more than the host can spare: a lying guest cannot take
- *     memory the others need. During its cool-down the host does not
+ *     its max. Beyond its weight's share of the pool (the host's memory
+ *     above low, less what the host uses besides the guests' RAM) a guest
+ *     gets only what the host can spare: a lying guest cannot take memory
+ *     the others need. During its cool-down the host does not
  *     inflate it again: it keeps what it got (or took) and any cache it
  *     grows meanwhile - no reclaim/grant ping-pong.
  *  3. Host takes from excess: when the host (or slice) is pressured - its
@@ -26,6 +27,8 @@
  *     inflation in flight; guests in their cool-down are no donors. Never
  *     below min, at most step_inflate per VM per round. Reclaim floor (buffer) and grant
  *     trigger (buffer/2) are apart, so a lean guest does not flip-flop.
+ *     Still under low: guests above their share give back toward it
+ *     (not one that took memory back itself, in its cool-down).
  *     Where the caller knows what the host backs of a guest (resident),
  *     only that is gained: the target first goes through the unbacked part
  *     (no gain, no cost to the host), a guest with free page reporting
@@ -466,13 +469,20 @@ static uint64_t fair_share(const struct policy_vm *vms, size_t n,
 }
 
 /*
- * Still short after the excess is gone: guests above their weight's share
- * give back toward it, whatever they claim (guest data is untrusted: a guest
- * claiming endless need keeps at most its share while the host is short),
- * largest overshoot per weight first, never below min.
+ * Still below the low mark after the excess is gone: guests above their
+ * weight's share give back toward it, whatever they claim (guest data is
+ * untrusted: a guest claiming endless need keeps at most its share while
+ * the host is short), largest overshoot per weight first, never below min.
+ * Only need (what keeps the host at its low mark) is taken: beyond its share
+ * step 2 grants a guest what keeps the host above low, and taking more
+ * would take that grant back the next round. Not a guest that took memory
+ * back itself (deflate-on-oom, virtio_autoballoon) during its cool-down:
+ * pushed back, it would be at its OOM point again and take the memory
+ * again - a fight every round that only the guest's stalls pay for.
  */
 static void share_reclaim(const struct policy_params *p, struct policy_host *h,
-			  struct policy_vm *vms, size_t n, uint64_t pool, struct donor *d)
+			  struct policy_vm *vms, size_t n, uint64_t pool, uint64_t need,
+			  struct donor *d)
 {
 	size_t nd = 0;
 	uint64_t took;
@@ -484,14 +494,14 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 		uint64_t held = v->resident_valid ? MIN(v->resident_bytes, v->target_bytes)
 						  : v->target_bytes;
 
-		if (!vm_actionable(v) || !v->stats_valid ||
+		if (!vm_actionable(v) || !v->stats_valid || v->state == VM_GUEST_DEFLATED ||
 		    held < floor + p->deadband_bytes)
 			continue;
 		d[nd++] = (struct donor){ .vm = v, .weight = v->weight,
 			.excess = (double)(held - floor), .offset = unbacked_bytes(v),
 			.cap = (double)p->step_inflate_bytes };
 	}
-	took = water_fill(p, d, nd, h->unmet_bytes);
+	took = water_fill(p, d, nd, MIN(need, h->unmet_bytes));
 	h->reclaim_bytes += took;
 	h->unmet_bytes = sat_sub(h->unmet_bytes, took);
 }
@@ -542,6 +552,39 @@ uint64_t policy_projected_avail(const struct policy_params *p, uint64_t avail_by
 	return fall >= (double)avail_bytes ? 0 : avail_bytes - (uint64_t)fall;
 }
 
+#define OVERHEAD_TAU_MS	3000
+
+/*
+ * What the guests may have between them, shared out by weight: the host's
+ * memory above its low mark, less what the host uses for anything but the
+ * guests' RAM (the VMMs themselves - a TCG translation cache, device
+ * buffers - and every other process). Guest RAM is what the host backs of
+ * each guest where that is known, else all the guest has now (which may
+ * overstate it, and so errs toward a larger pool). With the host at its
+ * low mark the guests' shares add up to what they hold.
+ */
+static uint64_t guest_pool(const struct policy_params *p, struct policy_host *h,
+			   const struct policy_vm *vms, size_t n)
+{
+	uint64_t used = sat_sub(h->total_bytes, h->avail_bytes), ram = 0, over;
+
+	for (size_t i = 0; i < n; i++)
+		if (vms[i].active)
+			ram += vms[i].resident_valid ? vms[i].resident_bytes :
+						      vms[i].actual_bytes;
+	over = sat_sub(used, ram);
+	if (!h->overhead_ms || over <= h->overhead_bytes) {
+		h->overhead_bytes = over;
+	} else if (h->now_ms > h->overhead_ms) {
+		double dt = (double)(h->now_ms - h->overhead_ms);
+
+		h->overhead_bytes += (uint64_t)((double)(over - h->overhead_bytes) *
+						dt / (dt + OVERHEAD_TAU_MS));
+	}
+	h->overhead_ms = h->now_ms;
+	return sat_sub(sat_sub(h->total_bytes, p->host_low_bytes), h->overhead_bytes);
+}
+
 static void policy_auto(const struct policy_params *p, struct policy_host *h,
 			struct policy_vm *vms, size_t n)
 {
@@ -553,7 +596,7 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	 */
 	uint64_t proj = policy_projected_avail(p, h->avail_bytes, h->avail_fall_bps,
 					       h->avail_falling_ms);
-	int64_t eff_avail = (int64_t)proj;
+	int64_t eff_avail = (int64_t)proj, below_low;
 	struct donor *d;
 	size_t nd = 0;
 
@@ -572,8 +615,7 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		if (v->active && v->state != VM_UNCOOPERATIVE && !v->set_target)
 			eff_avail += inflight_bytes(v);
 	}
-	/* What the guests may have between them, shared out by weight. */
-	pool = sat_sub(h->total_bytes, p->host_low_bytes);
+	pool = guest_pool(p, h, vms, n);
 
 	/* Step 2: the guest wins (also on top of memory it just took itself). */
 	for (size_t i = 0; i < n; i++) {
@@ -631,8 +673,9 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		nd = excess_donors(p, vms, n, now, false, d);
 	h->reclaim_bytes = water_fill(p, d, nd, h->need_bytes);
 	h->unmet_bytes = sat_sub(h->need_bytes, h->reclaim_bytes);
-	if (h->unmet_bytes >= p->deadband_bytes)
-		share_reclaim(p, h, vms, n, pool, d);
+	below_low = (int64_t)p->host_low_bytes - eff_avail - (int64_t)h->reclaim_bytes;
+	if (h->unmet_bytes >= p->deadband_bytes && below_low >= (int64_t)p->deadband_bytes)
+		share_reclaim(p, h, vms, n, pool, (uint64_t)below_low, d);
 	if (h->unmet_bytes >= p->deadband_bytes)
 		blind_reclaim(p, h, vms, n);
 	/*

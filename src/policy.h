@@ -136,6 +136,14 @@ struct policy_host {
 	uint64_t relaxed_since_ms;
 	uint64_t unmet_since_ms;	/* reclaim wanted and not found since */
 	uint64_t last_run_ms;	/* proxmox/mom cadence */
+	/*
+	 * auto: what the host uses besides the guests' RAM (the VMMs, other
+	 * processes), smoothed: falls at once, rises over ~OVERHEAD_TAU_MS (a
+	 * guest's residency is read with its stats sample, so a guest touching
+	 * memory looks like overhead until its next sample).
+	 */
+	uint64_t overhead_bytes;
+	uint64_t overhead_ms;	/* when it was last updated (0: never) */
 
 	/* outputs of the last round */
 	uint64_t need_bytes;	/* reclaim wanted */

@@ -178,24 +178,25 @@ static void test_guest_pressure_capped_at_max(void **state)
 static void test_cooldown_guest_is_no_donor(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
-	struct policy_host h = host(4096, 0);	/* need 200 */
+	struct policy_host h = host(4096, 150);	/* above low: need 50 */
 	struct policy_vm v[2] = { vm(1024, 800), vm(1024, 800) };	/* excess 700 */
 
 	/* A just won memory: the host does not inflate it during its cool-down */
+	h.pressured = true;
 	v[0].cooldown_until_ms = h.now_ms + 1;
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_int_equal(v[1].reason, REASON_HOST_RECLAIM);
-	assert_int_equal(v[1].new_target_bytes, M(1024 - 200));
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 50));
 	/* alone, the host stays short rather than fight the guest */
 	policy_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
-	assert_int_equal(h.unmet_bytes, M(200));
+	assert_int_equal(h.unmet_bytes, M(50));
 	/* after the cool-down it gives like any other */
 	h.now_ms += 2;
 	policy_round(&p, &h, v, 1);
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
-	assert_int_equal(v[0].new_target_bytes, M(1024 - 200));
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 50));
 }
 
 static void test_grant_trigger_and_floor_apart(void **state)
@@ -235,7 +236,7 @@ static void test_swapping_is_pressure(void **state)
 static void test_guest_deflated_is_accepted(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
-	struct policy_host h = host(4096, 50);
+	struct policy_host h = host(4096, 2000);
 	struct policy_vm v[1] = { vm(500, 400) };
 
 	v[0].actual_bytes = M(700);	/* the guest took 200 MiB back */
@@ -248,12 +249,16 @@ static void test_guest_deflated_is_accepted(void **state)
 	assert_int_equal(v[0].cooldown_until_ms, h.now_ms + p.cooldown_ms);
 
 	/* committed: during the cool-down the host does not inflate it, even
-	 * with excess (400 MiB here) and the host short */
+	 * with excess (400 MiB here) and the host short (above low: the guest
+	 * is within its share) */
 	policy_commit(&v[0], M(800), h.now_ms);
 	v[0].actual_bytes = M(800);
 	v[0].avail_bytes = M(500);
+	h.avail_bytes = M(150);
+	h.pressured = true;
 	h.now_ms += 1000;
 	policy_round(&p, &h, v, 1);
+	assert_true(h.need_bytes > 0);
 	assert_false(v[0].set_target);
 	assert_int_equal(h.unmet_bytes, h.need_bytes);
 	/* after it the guest is ok again and gives its excess */
@@ -524,7 +529,7 @@ static void test_pressure_event_counts(void **state)
 static void test_lying_guest_gets_its_share_only(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
-	struct policy_host h = host(2048, 0);
+	struct policy_host h = host(2048, 24);	/* holds nothing else */
 	struct policy_vm v[2] = { vm(1024, 0), vm(1024, 400) };
 
 	/* the liar: zero available, absurd rates, at its share already */
@@ -539,6 +544,7 @@ static void test_lying_guest_gets_its_share_only(void **state)
 				policy_commit(&v[k], v[k].new_target_bytes, h.now_ms);
 		v[0].actual_bytes = v[0].target_bytes;
 		v[1].actual_bytes = v[1].target_bytes;
+		h.avail_bytes = sat_sub(M(2048), v[0].actual_bytes + v[1].actual_bytes);
 		/* the honest one keeps reporting its buffer as still there */
 		v[1].avail_bytes = M(100) + (v[1].actual_bytes > M(724) ?
 					     v[1].actual_bytes - M(724) : 0);
@@ -563,8 +569,9 @@ static void test_no_stats_donor_of_last_resort(void **state)
 	assert_false(v[0].set_target);
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 50));
 
-	/* nobody else has excess: it gives, in small steps */
-	v[1] = vm(1024, 100);
+	/* nobody else has excess (nor more than its share): it gives, in
+	 * small steps */
+	v[1] = vm(900, 100);
 	h.avail_bytes = 0;
 	policy_round(&p, &h, v, 2);
 	assert_true(v[0].set_target);
@@ -846,9 +853,10 @@ static void test_reporting_guest_free_memory_is_no_excess(void **state)
 static void test_share_floor_applies_to_backed_memory(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
+	/* the guests' memory and nothing else fills the host: 900 + 1248 */
 	struct policy_host h = host(2148, 0);	/* pool 2048: share 1024 each */
 	/* a liar at 1500 MiB of which the host backs 900: below its share */
-	struct policy_vm v[2] = { vm_backed(1500, 0, 0, 900), vm(600, 40) };
+	struct policy_vm v[2] = { vm_backed(1500, 0, 0, 900), vm(1248, 40) };
 
 	v[0].max_bytes = v[1].max_bytes = M(2048);
 	v[0].swapin_pps = 1e9;
@@ -859,7 +867,7 @@ static void test_share_floor_applies_to_backed_memory(void **state)
 
 	/* backing 1300 of them: pushed back until it backs no more than 1024 */
 	v[0] = vm_backed(1500, 0, 0, 1300);
-	v[1] = vm(600, 40);
+	v[1] = vm(848, 40);
 	v[0].max_bytes = v[1].max_bytes = M(2048);
 	v[0].swapin_pps = 1e9;
 	h = host(2148, 0);
@@ -869,6 +877,55 @@ static void test_share_floor_applies_to_backed_memory(void **state)
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
 	assert_true(v[0].new_target_bytes >= M(1024));
 	assert_true(v[0].new_target_bytes <= M(1300) - p.deadband_bytes);
+}
+
+static void test_share_is_of_what_guests_can_have(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	/* 1024 MiB host, 54 available: 970 used, of which the guests' RAM
+	 * (what the host backs of them) is 690; 280 are the VMMs */
+	struct policy_host h = host(1024, 54);
+	/* A just won memory (in its cool-down), B is short of memory */
+	struct policy_vm v[2] = { vm_backed(460, 200, 100, 440), vm_backed(300, 20, 10, 250) };
+
+	v[0].cooldown_until_ms = h.now_ms + 1000;
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(h.overhead_bytes, M(280));
+	/* pool 1024 - 100 - 280 = 644: share 322 each (counting the whole
+	 * host, 462). B wins up to its share, not the 430 it asks for. */
+	assert_int_equal(v[1].reason, REASON_GUEST_PRESSURE);
+	assert_int_equal(v[1].new_target_bytes, M(322));
+	/* the host is 100 - (54 - 22) = 68 under its low mark: A, above its
+	 * share, gives that (its target first goes through its 20 unbacked) */
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+	assert_int_equal(v[0].new_target_bytes, M(460 - 20 - 68));
+
+	/* a guest touching memory shows in avail at once but in its resident
+	 * size only with its next sample: the overhead rises slowly ... */
+	h.now_ms += 1000;
+	h.avail_bytes = M(0);
+	policy_round(&p, &h, v, 2);
+	assert_in_range(h.overhead_bytes, M(280 + 13), M(280 + 14));
+	/* ... and falls at once */
+	h.now_ms += 100;
+	h.avail_bytes = M(100);
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(h.overhead_bytes, M(234));
+
+	/* a guest that took memory back itself is not pushed during its
+	 * cool-down, above its share or not: it would only take it again */
+	h = host(1024, 54);
+	v[0] = vm_backed(460, 200, 100, 440);
+	v[1] = vm_backed(300, 60, 30, 250);
+	v[0].state = VM_GUEST_DEFLATED;
+	v[0].cooldown_until_ms = h.now_ms + 1000;
+	policy_round(&p, &h, v, 2);
+	assert_true(h.unmet_bytes > 0);
+	assert_false(v[0].set_target);
+	/* once it is over, it gives its excess like any other */
+	h.now_ms += 1000;
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
 }
 
 static void test_inflight_credit_only_for_backed_memory(void **state)
@@ -917,13 +974,14 @@ static void test_giveback_keeps_promised_room(void **state)
 static void test_sustained_shortage_takes_unbacked_memory(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
-	struct policy_host h = host(4096, 50);	/* need 150 */
+	struct policy_host h = host(4096, 150);	/* above low: need 50 */
 	/* an idle guest: 700 MiB available, all but 24 MiB of it unbacked */
 	struct policy_vm v[1] = { vm_backed(1024, 700, 690, 348) };
 
+	h.pressured = true;
 	policy_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);		/* nothing backed to gain */
-	assert_int_equal(h.unmet_bytes, M(150));
+	assert_int_equal(h.unmet_bytes, M(50));
 	h.now_ms += 4900;
 	policy_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);		/* a burst's shortage passes */
@@ -932,9 +990,10 @@ static void test_sustained_shortage_takes_unbacked_memory(void **state)
 	/* short for 5 s: the unbacked room is the host's risk, taken back */
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
-	assert_int_equal(v[0].new_target_bytes, M(1024 - 150));
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 50));
 	/* not a guest in its cool-down (it just won memory): no ping-pong */
-	h = host(4096, 50);
+	h = host(4096, 150);
+	h.pressured = true;
 	h.unmet_since_ms = h.now_ms - 6000;
 	v[0] = vm_backed(1024, 700, 690, 348);
 	v[0].cooldown_until_ms = h.now_ms + 1000;
@@ -1069,6 +1128,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim_gains_only_backed_memory),
 		cmocka_unit_test(test_reporting_guest_free_memory_is_no_excess),
 		cmocka_unit_test(test_share_floor_applies_to_backed_memory),
+		cmocka_unit_test(test_share_is_of_what_guests_can_have),
 		cmocka_unit_test(test_inflight_credit_only_for_backed_memory),
 		cmocka_unit_test(test_sustained_shortage_takes_unbacked_memory),
 		cmocka_unit_test(test_random_invariants),
