@@ -555,16 +555,14 @@ uint64_t policy_projected_avail(const struct policy_params *p, uint64_t avail_by
 #define OVERHEAD_TAU_MS	3000
 
 /*
- * What the guests may have between them, shared out by weight: the host's
- * memory above its low mark, less what the host uses for anything but the
- * guests' RAM (the VMMs themselves - a TCG translation cache, device
- * buffers - and every other process). Guest RAM is what the host backs of
- * each guest where that is known, else all the guest has now (which may
- * overstate it, and so errs toward a larger pool). With the host at its
- * low mark the guests' shares add up to what they hold.
+ * What the host uses besides the guests' RAM (the VMMs themselves - a TCG
+ * translation cache, device buffers - and every other process): used memory
+ * less what the host backs of each guest where that is known, else all the
+ * guest has now (which may overstate it, and so errs low). Kept in h,
+ * smoothed: taken at once when it falls, over ~OVERHEAD_TAU_MS when it
+ * rises.
  */
-static uint64_t guest_pool(const struct policy_params *p, struct policy_host *h,
-			   const struct policy_vm *vms, size_t n)
+static void overhead_update(struct policy_host *h, const struct policy_vm *vms, size_t n)
 {
 	uint64_t used = sat_sub(h->total_bytes, h->avail_bytes), ram = 0, over;
 
@@ -582,13 +580,12 @@ static uint64_t guest_pool(const struct policy_params *p, struct policy_host *h,
 						dt / (dt + OVERHEAD_TAU_MS));
 	}
 	h->overhead_ms = h->now_ms;
-	return sat_sub(sat_sub(h->total_bytes, p->host_low_bytes), h->overhead_bytes);
 }
 
 static void policy_auto(const struct policy_params *p, struct policy_host *h,
 			struct policy_vm *vms, size_t n)
 {
-	uint64_t now = h->now_ms, pool = 0, grants = 0;
+	uint64_t now = h->now_ms, pool, grants = 0;
 	/*
 	 * Judge the host by where its available memory is heading: guests
 	 * filling memory at 100 MiB/s eat the margin below the low mark
@@ -615,7 +612,13 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		if (v->active && v->state != VM_UNCOOPERATIVE && !v->set_target)
 			eff_avail += inflight_bytes(v);
 	}
-	pool = guest_pool(p, h, vms, n);
+	/*
+	 * What the guests may have between them, shared out by weight: the
+	 * host above its low mark less its other use. With the host at low
+	 * the shares add up to what the guests hold.
+	 */
+	overhead_update(h, vms, n);
+	pool = sat_sub(sat_sub(h->total_bytes, p->host_low_bytes), h->overhead_bytes);
 
 	/* Step 2: the guest wins (also on top of memory it just took itself). */
 	for (size_t i = 0; i < n; i++) {
