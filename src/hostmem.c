@@ -335,37 +335,39 @@ int guest_ram_read(const char *proc_dir, int pid, uint64_t min_mapping,
 	return r;
 }
 
-int status_rss_parse(const char *text, uint64_t *ret)
+/* Value of the line "key N kB" anywhere in a status text. */
+static bool status_kb(const char *text, const char *key, uint64_t *ret)
 {
-	const char *keys[] = { "RssAnon:", "RssShmem:" };
-	uint64_t sum = 0;
-
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		const char *line = text;
-		uint64_t v;
-		bool found = false;
-
-		while (line && *line && !found) {
-			found = smaps_kb(line, keys[i], &v);
-			line = strchr(line, '\n');
-			line = line ? line + 1 : NULL;
-		}
-		if (!found)
-			return -ENOENT;
-		sum += v;
+	for (const char *line = text; line && *line;) {
+		if (smaps_kb(line, key, ret))
+			return true;
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
 	}
-	*ret = sum;
+	return false;
+}
+
+int status_mem_parse(const char *text, struct status_mem *ret)
+{
+	uint64_t anon, shmem;
+
+	if (!status_kb(text, "RssAnon:", &anon) || !status_kb(text, "RssShmem:", &shmem))
+		return -ENOENT;
+	ret->rss_bytes = anon + shmem;
+	ret->swap_known = status_kb(text, "VmSwap:", &ret->swap_bytes);
+	if (!ret->swap_known)
+		ret->swap_bytes = 0;
 	return 0;
 }
 
-static int status_rss_read(const char *proc_dir, int pid, uint64_t *ret)
+static int status_mem_read(const char *proc_dir, int pid, struct status_mem *ret)
 {
 	char *buf;
 	int r = pid_file_read(proc_dir, pid, "status", STAT_FILE_MAX, &buf);
 
 	if (r < 0)
 		return r;
-	r = status_rss_parse(buf, ret);
+	r = status_mem_parse(buf, ret);
 	free(buf);
 	return r;
 }
@@ -373,7 +375,7 @@ static int status_rss_read(const char *proc_dir, int pid, uint64_t *ret)
 int guest_ram_track(struct guest_ram_tracker *t, const char *proc_dir, int pid,
 		    uint64_t boot_bytes, uint64_t now_ms)
 {
-	uint64_t rss;
+	struct status_mem st;
 	int64_t est;
 	int r;
 
@@ -381,7 +383,7 @@ int guest_ram_track(struct guest_ram_tracker *t, const char *proc_dir, int pid,
 		t->known = false;
 		return -ESRCH;
 	}
-	r = status_rss_read(proc_dir, pid, &rss);
+	r = status_mem_read(proc_dir, pid, &st);
 	if (r == 0 && (!t->known || now_ms - t->smaps_ms >= GUEST_RAM_SMAPS_MS)) {
 		struct guest_ram g;
 
@@ -392,13 +394,18 @@ int guest_ram_track(struct guest_ram_tracker *t, const char *proc_dir, int pid,
 		if (r == 0) {
 			t->smaps = g;
 			t->smaps_ms = now_ms;
-			t->overhead_bytes = (int64_t)rss - (int64_t)g.resident_bytes;
+			t->overhead_bytes = (int64_t)st.rss_bytes - (int64_t)g.resident_bytes;
+			t->swap_overhead_bytes = (int64_t)st.swap_bytes - (int64_t)g.swap_bytes;
 		}
 	}
 	t->known = r == 0;
 	if (r < 0)
 		return r;
-	est = (int64_t)rss - t->overhead_bytes;
+	est = (int64_t)st.rss_bytes - t->overhead_bytes;
 	t->resident_bytes = est < 0 ? 0 : MIN((uint64_t)est, t->smaps.mapped_bytes);
+	/* Without VmSwap: nothing known swapped, all unbacked room counts. */
+	est = st.swap_known ? (int64_t)st.swap_bytes - t->swap_overhead_bytes : 0;
+	t->swapped_bytes = est < 0 ? 0 : MIN((uint64_t)est,
+					     t->smaps.mapped_bytes - t->resident_bytes);
 	return 0;
 }

@@ -86,8 +86,15 @@ int smaps_guest_ram(const char *text, uint64_t min_mapping, struct guest_ram *re
 int guest_ram_read(const char *proc_dir, int pid, uint64_t min_mapping,
 		   struct guest_ram *ret);
 
-/* RssAnon + RssShmem of a /proc/PID/status text (bytes). */
-int status_rss_parse(const char *text, uint64_t *ret);
+/* A /proc/PID/status text: RssAnon + RssShmem, and VmSwap when shown. */
+struct status_mem {
+	uint64_t rss_bytes;
+	bool swap_known;
+	uint64_t swap_bytes;
+};
+
+/* -ENOENT without RssAnon and RssShmem. */
+int status_mem_parse(const char *text, struct status_mem *ret);
 
 /*
  * What the host backs of one guest, kept fresh cheaply: smaps costs
@@ -95,7 +102,8 @@ int status_rss_parse(const char *text, uint64_t *ret);
  * microseconds. So smaps is read every GUEST_RAM_SMAPS_MS to learn how much
  * of QEMU's anonymous and shared memory is not guest RAM (its heap, TCG's
  * buffer), and in between the guest's resident RAM is status' RssAnon +
- * RssShmem minus that.
+ * RssShmem minus that; likewise its RAM in the host's swap is status'
+ * VmSwap minus what of QEMU's own memory smaps showed swapped.
  */
 #define GUEST_RAM_SMAPS_MS 10000
 
@@ -103,7 +111,9 @@ struct guest_ram_tracker {
 	bool known;
 	uint64_t resident_bytes;	/* estimate, when known */
 	struct guest_ram smaps;		/* the last smaps reading */
+	uint64_t swapped_bytes;		/* estimate of guest RAM in host swap */
 	int64_t overhead_bytes;		/* status Rss - smaps resident, then */
+	int64_t swap_overhead_bytes;	/* status VmSwap - smaps swap, then */
 	uint64_t smaps_ms;		/* when smaps was read (0: never) */
 };
 

@@ -496,6 +496,7 @@ static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	read_guest_ram(v->mgr, v, v->stats_rx_ms);
 	v->stats_resident_known = v->ram.known;
 	v->stats_resident = v->ram.resident_bytes;
+	v->stats_swapped = v->ram.swapped_bytes;
 	if (v->setup == SETUP_DONE && quick_guest_pressure(v))
 		request_round(v->mgr);
 }
@@ -753,6 +754,7 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 	/* What the host backed when the guest took this sample. */
 	p->resident_valid = m->params.residency && v->stats_resident_known;
 	p->resident_bytes = v->stats_resident;
+	p->swapped_bytes = v->stats_swapped;
 	p->free_reporting = v->free_reporting;
 	p->swapin_pps = v->rates.swapin_pps;
 	p->majflt_ps = v->rates.majflt_ps;
@@ -1544,6 +1546,8 @@ static json_t *vm_json(const struct manager *m, const struct vm *v, bool status_
 	json_object_set_new(o, "qemu_pid", v->ram.known ? json_integer(v->peer_pid) : json_null());
 	json_object_set_new(o, "resident_bytes", v->ram.known ?
 			    json_integer((json_int_t)v->ram.resident_bytes) : json_null());
+	json_object_set_new(o, "swapped_bytes", v->ram.known ?
+			    json_integer((json_int_t)v->ram.swapped_bytes) : json_null());
 	json_object_set_new(o, "free_page_reporting", json_boolean(v->free_reporting));
 	json_object_set_new(o, "buffer_bytes", json_integer((json_int_t)p->buffer_bytes));
 	json_object_set_new(o, "weight", json_integer(p->weight));

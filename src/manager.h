@@ -85,6 +85,7 @@ struct vm {
 	 */
 	bool stats_resident_known;
 	uint64_t stats_resident;
+	uint64_t stats_swapped;
 	bool free_reporting;		/* the balloon has free-page-reporting on */
 
 	/* guest statistics */

@@ -125,6 +125,8 @@ static const struct {
 	  "Guest-reported page cache" },
 	{ "resident_bytes", "autoballoon_vm_resident_bytes", "gauge",
 	  "Host memory backing the guest's RAM (its QEMU's resident guest RAM)" },
+	{ "swapped_bytes", "autoballoon_vm_swapped_bytes", "gauge",
+	  "Guest RAM in the host's swap" },
 	{ "swapin_pps", "autoballoon_vm_swapin_pages_per_second", "gauge",
 	  "Guest swap-in rate" },
 	{ "swapout_pps", "autoballoon_vm_swapout_pages_per_second", "gauge",

@@ -39,8 +39,13 @@
  *     mark) for relax_delay_ms, return up to giveback_bytes per VM per round
  *     from the spare above the high mark, neediest (least excess per
  *     weight) first. Where residency is known, room the guests hold
- *     unbacked is a promise the host must keep at once when touched: give
+ *     unbacked (free memory the host does not back; not their data in host
+ *     swap) is a promise the host must keep at once when touched: give
  *     only while the host, every promise kept at once, stays above low.
+ *     While a guest is short of its buffer, none to a guest holding a
+ *     buffer of such room, and if the promises block it, re-inflate the
+ *     guest with the most such room beyond its buffer (free memory
+ *     there): the promise moves to the guest that uses it.
  */
 #include "policy.h"
 
@@ -108,6 +113,8 @@ const char *policy_reason_name(enum policy_reason r)
 		return "host-reclaim";
 	case REASON_GIVEBACK:
 		return "give-back";
+	case REASON_IDLE_ROOM:
+		return "idle-room";
 	case REASON_BOUNDS:
 		return "bounds";
 	case REASON_UNCOOPERATIVE:
@@ -235,27 +242,35 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 }
 
 /*
- * Memory of the guest the host does not back, inside its target: a new
- * target must first go below this before the host gains anything.
+ * Free memory of the guest the host does not back, inside its target: a
+ * new target must first go below this before the host gains anything (the
+ * guest's data in host swap is not free, the balloon does not land on it).
  */
 static uint64_t unbacked_bytes(const struct policy_vm *v)
 {
-	return v->resident_valid ? sat_sub(v->target_bytes, v->resident_bytes) : 0;
+	return v->resident_valid ?
+	       sat_sub(sat_sub(v->target_bytes, v->resident_bytes), v->swapped_bytes) : 0;
 }
 
 /*
- * Unbacked room the host has promised the guests: memory inside their
- * balloons' current size (a deflation in flight is counted as such
- * already) that the host does not back.
+ * Room of this guest the host has promised and does not back: memory
+ * inside its balloon's current size (a deflation in flight is counted as
+ * such already) neither resident nor the guest's own data in host swap.
  */
+static uint64_t promised_room(const struct policy_vm *v)
+{
+	if (!v->active || !v->resident_valid)
+		return 0;
+	return sat_sub(sat_sub(MIN(v->actual_bytes, v->target_bytes), v->resident_bytes),
+		       v->swapped_bytes);
+}
+
 static uint64_t promised_bytes(const struct policy_vm *vms, size_t n)
 {
 	uint64_t sum = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (vms[i].active && vms[i].resident_valid)
-			sum += sat_sub(MIN(vms[i].actual_bytes, vms[i].target_bytes),
-				       vms[i].resident_bytes);
+		sum += promised_room(&vms[i]);
 	return sum;
 }
 
@@ -582,6 +597,88 @@ static void overhead_update(struct policy_host *h, const struct policy_vm *vms, 
 	h->overhead_ms = h->now_ms;
 }
 
+/*
+ * Give-back is blocked by the promises while a guest needs memory: re-inflate
+ * the guest holding the most room the host does not back beyond its buffer.
+ * That room is free memory there - taking it costs the guest nothing it
+ * uses and gains the host nothing - but it moves the promise to the guest
+ * that would use it.
+ */
+static void move_idle_room(const struct policy_params *p, struct policy_vm *vms,
+			   size_t n, uint64_t now)
+{
+	struct policy_vm *best = NULL;
+	uint64_t best_take = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct policy_vm *v = &vms[i];
+		uint64_t take;
+
+		if (!vm_actionable(v) || !v->stats_valid || now < v->cooldown_until_ms)
+			continue;
+		take = MIN(sat_sub(promised_room(v), v->buffer_bytes), vm_excess(v));
+		take = MIN(MIN(take, p->step_inflate_bytes),
+			   sat_sub(v->target_bytes, v->min_bytes));
+		if (take > best_take) {
+			best = v;
+			best_take = take;
+		}
+	}
+	if (best && best_take >= p->deadband_bytes)
+		set_out(best, best->target_bytes - best_take, REASON_IDLE_ROOM);
+}
+
+/* A guest short of its buffer: it would use memory given to it. */
+static bool vm_short(const struct policy_vm *v)
+{
+	return v->stats_valid && vm_excess(v) < v->buffer_bytes;
+}
+
+/*
+ * Step 4. Room a guest holds unbacked is a promise: the host must back it
+ * the moment the guest touches it. Give back only as much as keeps every
+ * promise, all touched at once, above low. While a guest is short, none
+ * to a guest holding a buffer of such room (it would only be more promise,
+ * and that room is what the short one needs).
+ */
+static void giveback(const struct policy_params *p, struct policy_host *h,
+		     struct policy_vm *vms, size_t n, uint64_t eff_avail, struct donor *d)
+{
+	uint64_t above_high = eff_avail - p->host_high_bytes;
+	uint64_t spare = MIN(above_high, sat_sub(sat_sub(eff_avail, p->host_low_bytes),
+						 promised_bytes(vms, n)));
+	size_t nd = 0, keep = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct policy_vm *v = &vms[i];
+
+		if (!vm_actionable(v) || v->target_bytes + TOL_BYTES >= v->max_bytes)
+			continue;
+		d[nd++] = (struct donor){ .vm = v, .weight = v->weight,
+			.excess = v->stats_valid ? (double)vm_excess(v) : 0 };
+	}
+	qsort(d, nd, sizeof(*d), cmp_giveback);
+	if (nd && vm_short(d[0].vm)) {
+		for (size_t i = 0; i < nd; i++)
+			if (promised_room(d[i].vm) < d[i].vm->buffer_bytes)
+				d[keep++] = d[i];
+		nd = keep;
+		if (spare < p->deadband_bytes && above_high >= p->deadband_bytes)
+			move_idle_room(p, vms, n, h->now_ms);
+	}
+	for (size_t i = 0; i < nd && spare >= p->deadband_bytes; i++) {
+		struct policy_vm *v = d[i].vm;
+		uint64_t give = MIN(MIN(p->giveback_bytes, spare),
+				    v->max_bytes - v->target_bytes);
+
+		if (give < p->deadband_bytes && v->target_bytes + give < v->max_bytes)
+			continue;
+		set_out(v, v->target_bytes + give, REASON_GIVEBACK);
+		spare -= give;
+		h->giveback_bytes += give;
+	}
+}
+
 static void policy_auto(const struct policy_params *p, struct policy_host *h,
 			struct policy_vm *vms, size_t n)
 {
@@ -699,42 +796,12 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 
 	/* Step 4: give back slowly when relaxed. */
 	h->giveback_bytes = 0;
-	if (h->pressured || eff_avail <= (int64_t)p->host_high_bytes) {
+	if (h->pressured || eff_avail <= (int64_t)p->host_high_bytes)
 		h->relaxed_since_ms = 0;
-	} else if (!h->relaxed_since_ms) {
+	else if (!h->relaxed_since_ms)
 		h->relaxed_since_ms = now;
-	} else if (now - h->relaxed_since_ms >= p->relax_delay_ms) {
-		/*
-		 * Room a guest holds unbacked is a promise: the host must back
-		 * it the moment the guest touches it. Give back only as much
-		 * as keeps every promise, all touched at once, above low.
-		 */
-		uint64_t spare = MIN((uint64_t)(eff_avail - (int64_t)p->host_high_bytes),
-				     sat_sub(sat_sub((uint64_t)eff_avail, p->host_low_bytes),
-					     promised_bytes(vms, n)));
-
-		nd = 0;
-		for (size_t i = 0; i < n; i++) {
-			struct policy_vm *v = &vms[i];
-
-			if (!vm_actionable(v) || v->target_bytes + TOL_BYTES >= v->max_bytes)
-				continue;
-			d[nd++] = (struct donor){ .vm = v, .weight = v->weight,
-				.excess = v->stats_valid ? (double)vm_excess(v) : 0 };
-		}
-		qsort(d, nd, sizeof(*d), cmp_giveback);
-		for (size_t i = 0; i < nd && spare >= p->deadband_bytes; i++) {
-			struct policy_vm *v = d[i].vm;
-			uint64_t give = MIN(MIN(p->giveback_bytes, spare),
-					    v->max_bytes - v->target_bytes);
-
-			if (give < p->deadband_bytes && v->target_bytes + give < v->max_bytes)
-				continue;
-			set_out(v, v->target_bytes + give, REASON_GIVEBACK);
-			spare -= give;
-			h->giveback_bytes += give;
-		}
-	}
+	else if (now - h->relaxed_since_ms >= p->relax_delay_ms)
+		giveback(p, h, vms, n, (uint64_t)eff_avail, d);
 	free(d);
 }
 

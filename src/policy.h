@@ -40,6 +40,7 @@ enum policy_reason {
 	REASON_GUEST_DEFLATED,	/* accept what the guest took */
 	REASON_HOST_RECLAIM,	/* host short: inflate from excess */
 	REASON_GIVEBACK,	/* host relaxed: return memory slowly */
+	REASON_IDLE_ROOM,	/* move unbacked room to a guest that needs it */
 	REASON_BOUNDS,		/* min/max changed */
 	REASON_UNCOOPERATIVE,	/* stop pushing: target := actual */
 	REASON_BASELINE,	/* reference policy (proxmox, mom, static) */
@@ -102,6 +103,12 @@ struct policy_vm {
 	 */
 	bool resident_valid;
 	uint64_t resident_bytes;
+	/*
+	 * Of the unbacked rest, what is in the host's swap (same moment):
+	 * guest data, not room - it comes back at the pace the guest reads
+	 * it, not all at once like free room a burst lands on.
+	 */
+	uint64_t swapped_bytes;
 	/* The guest reports its free memory (virtio free page reporting):
 	 * its free memory is the host's within seconds, balloon or not. */
 	bool free_reporting;

@@ -17,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct meminfo mi;
 	struct psi_avgs psi;
 	struct guest_ram g;
+	struct status_mem st;
 	uint64_t v;
 	char *text = malloc(size + 1);
 
@@ -32,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (g.resident_bytes > g.mapped_bytes ||
 	     g.swap_bytes > g.mapped_bytes - g.resident_bytes))
 		abort();	/* never more resident (or swapped) than mapped */
-	(void)status_rss_parse(text, &v);
+	if (status_mem_parse(text, &st) == 0 && !st.swap_known && st.swap_bytes)
+		abort();	/* no VmSwap line: nothing swapped */
 	free(text);
 	return 0;
 }

@@ -293,27 +293,42 @@ static void test_smaps_guest_ram(void **state)
 	assert_int_equal(guest_ram_read(d->proc, 0, 64 * MIB, &g), -EINVAL);
 }
 
-static void put_status(const char *dir, unsigned anon_mib, unsigned shmem_mib)
+static void put_status_swap(const char *dir, unsigned anon_mib, unsigned shmem_mib,
+			    unsigned swap_mib)
 {
 	char text[256];
 
 	snprintf(text, sizeof(text), "Name:\tqemu-g1\nVmRSS:\t  999 kB\nRssAnon:\t  %u kB\n"
-		 "RssFile:\t   85144 kB\nRssShmem:\t  %u kB\n", anon_mib * 1024,
-		 shmem_mib * 1024);
+		 "RssFile:\t   85144 kB\nRssShmem:\t  %u kB\nVmSwap:\t  %u kB\n",
+		 anon_mib * 1024, shmem_mib * 1024, swap_mib * 1024);
 	put(dir, "status", text);
+}
+
+/* QEMU with 10 MiB of guest RAM (smaps_qemu) and 2 of its own in swap */
+static void put_status(const char *dir, unsigned anon_mib, unsigned shmem_mib)
+{
+	put_status_swap(dir, anon_mib, shmem_mib, 12);
 }
 
 static void test_guest_ram_tracker(void **state)
 {
 	struct dirs *d = *state;
 	struct guest_ram_tracker t = { 0 };
-	uint64_t v;
+	struct status_mem st;
 	char pid_dir[600];
 
-	assert_int_equal(status_rss_parse("RssAnon:\t 10 kB\nRssShmem:\t 2 kB\n", &v), 0);
-	assert_int_equal(v, 12 * 1024);
-	assert_int_equal(status_rss_parse("RssAnon:\t 10 kB\n", &v), -ENOENT);
-	assert_int_equal(status_rss_parse("", &v), -ENOENT);
+	assert_int_equal(status_mem_parse("RssAnon:\t 10 kB\nRssShmem:\t 2 kB\n"
+					  "VmSwap:\t 7 kB\n", &st), 0);
+	assert_int_equal(st.rss_bytes, 12 * 1024);
+	assert_true(st.swap_known);
+	assert_int_equal(st.swap_bytes, 7 * 1024);
+	/* no VmSwap (an old kernel): rss only, swap unknown */
+	assert_int_equal(status_mem_parse("RssShmem:\t 2 kB\nRssAnon:\t 10 kB\n", &st), 0);
+	assert_int_equal(st.rss_bytes, 12 * 1024);
+	assert_false(st.swap_known);
+	assert_int_equal(st.swap_bytes, 0);
+	assert_int_equal(status_mem_parse("RssAnon:\t 10 kB\n", &st), -ENOENT);
+	assert_int_equal(status_mem_parse("", &st), -ENOENT);
 
 	snprintf(pid_dir, sizeof(pid_dir), "%s/77", d->proc);
 	assert_int_equal(mkdir(pid_dir, 0755), 0);
@@ -327,11 +342,21 @@ static void test_guest_ram_tracker(void **state)
 	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 1000), 0);
 	assert_true(t.known);
 	assert_int_equal(t.resident_bytes, 428 * MIB);
+	assert_int_equal(t.swapped_bytes, 10 * MIB);
 	/* the guest touches 50 MiB: status shows it at once, smaps is not reread */
 	put(pid_dir, "smaps", "garbage\n");
 	put_status(pid_dir, 450, 128);
 	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 2000), 0);
 	assert_int_equal(t.resident_bytes, 478 * MIB);
+	/* the host swaps out 100 MiB of it: status shows that too */
+	put_status_swap(pid_dir, 350, 128, 112);
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 2500), 0);
+	assert_int_equal(t.resident_bytes, 378 * MIB);
+	assert_int_equal(t.swapped_bytes, 110 * MIB);
+	/* QEMU's own swap going back in does not make it negative */
+	put_status_swap(pid_dir, 350, 128, 0);
+	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 2600), 0);
+	assert_int_equal(t.swapped_bytes, 0);
 	/* reported 400 MiB back: down to what QEMU itself holds, not below 0 */
 	put_status(pid_dir, 20, 128);
 	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 3000), 0);
@@ -343,6 +368,7 @@ static void test_guest_ram_tracker(void **state)
 	put_status(pid_dir, 4000, 0);
 	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 5000), 0);
 	assert_int_equal(t.resident_bytes, 768 * MIB);
+	assert_int_equal(t.swapped_bytes, 0);	/* nothing left unbacked to be in swap */
 	/* GUEST_RAM_SMAPS_MS later smaps is read again: garbage, not a QEMU */
 	assert_int_equal(guest_ram_track(&t, d->proc, 77, 512 * MIB, 1000 + GUEST_RAM_SMAPS_MS),
 			 -EMEDIUMTYPE);

@@ -810,6 +810,18 @@ static void test_reclaim_gains_only_backed_memory(void **state)
 	 * 324 first), B gives 112 */
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 324 - 38));
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 112));
+	/*
+	 * 224 of A's unbacked 324 are its data in host swap: in use, the
+	 * balloon does not land there; it goes through 100 MiB of unbacked
+	 * free memory, then gains: A can return 300, the main donor now
+	 */
+	v[0] = vm_backed(1024, 500, 250, 700);
+	v[0].swapped_bytes = M(224);
+	v[1] = vm_backed(1024, 250, 125, 1100);
+	h = host(4096, 50);
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 100 - 150));
+	assert_false(v[1].set_target);
 	/* without residency A would have been the main donor */
 	v[0] = vm(1024, 500);
 	v[1] = vm(1024, 250);
@@ -950,15 +962,23 @@ static void test_giveback_keeps_promised_room(void **state)
 	/*
 	 * A holds 250 MiB of its 500 unbacked, B 10 of its 600: the host has
 	 * promised 260 MiB it does not back; touched at once, it would be at
-	 * its low mark.
+	 * its low mark. B has its buffer (available 250): it needs nothing.
 	 */
-	struct policy_vm v[2] = { vm_backed(500, 400, 300, 250), vm_backed(600, 120, 60, 590) };
+	struct policy_vm v[2] = { vm_backed(500, 400, 300, 250), vm_backed(600, 250, 60, 590) };
 
 	h.relaxed_since_ms = h.now_ms - p.relax_delay_ms;
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
 	assert_int_equal(h.giveback_bytes, 0);
+	/* 150 of A's unbacked 250 are its data in host swap: no promise, B gets some */
+	v[0].swapped_bytes = M(150);
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[1].reason, REASON_GIVEBACK);
+	/* nobody is short: A too goes back toward its max as the promises allow */
+	assert_int_equal(v[0].reason, REASON_GIVEBACK);
+	v[0] = vm_backed(500, 400, 300, 250);
+	v[1] = vm_backed(600, 250, 60, 590);
 	/* A touched its room: the spare is free to give again */
 	v[0].resident_bytes = M(500);
 	policy_round(&p, &h, v, 2);
@@ -969,6 +989,47 @@ static void test_giveback_keeps_promised_room(void **state)
 	v[1] = vm(600, 120);
 	policy_round(&p, &h, v, 2);
 	assert_int_equal(h.giveback_bytes, 2 * p.giveback_bytes);
+}
+
+static void test_giveback_moves_idle_room(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 360);	/* 260 MiB above low */
+	/*
+	 * As above, but B is short of its buffer (available 120 of 100 +
+	 * 100): the host's spare is all promised to A, whose 250 MiB of room
+	 * are free memory it does not use.
+	 */
+	struct policy_vm v[2] = { vm_backed(500, 400, 300, 250), vm_backed(600, 120, 60, 590) };
+
+	h.relaxed_since_ms = h.now_ms - p.relax_delay_ms;
+	policy_round(&p, &h, v, 2);
+	/* A's balloon takes its room beyond its buffer: 150 MiB */
+	assert_int_equal(v[0].reason, REASON_IDLE_ROOM);
+	assert_int_equal(v[0].new_target_bytes, M(350));
+	assert_false(v[1].set_target);
+	assert_int_equal(h.giveback_bytes, 0);
+	/* the balloon took it (free memory: A's available falls, not its residency) */
+	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	v[0].actual_bytes = M(350);
+	v[0].avail_bytes = M(250);
+	h.now_ms += 100;
+	policy_round(&p, &h, v, 2);
+	/* the promise moved: B gets its step, A (a buffer of room left) nothing */
+	assert_int_equal(v[1].reason, REASON_GIVEBACK);
+	assert_int_equal(v[1].new_target_bytes, M(600) + p.giveback_bytes);
+	assert_false(v[0].set_target);
+	/* a guest in its cool-down is not re-inflated */
+	v[0] = vm_backed(500, 400, 300, 250);
+	v[0].cooldown_until_ms = h.now_ms + 1000;
+	v[1] = vm_backed(600, 120, 60, 590);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_false(v[1].set_target);
+	/* nor below its min, nor for less than the deadband */
+	v[0] = vm_backed(260, 200, 150, 100);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
 }
 
 static void test_sustained_shortage_takes_unbacked_memory(void **state)
@@ -1045,6 +1106,7 @@ static void test_random_invariants(void **state)
 			v[i].retry_at_ms = h.now_ms + rnd() % 300000;
 			v[i].resident_valid = rnd() % 2;
 			v[i].resident_bytes = rnd() % 3 ? rnd() % (max + 1) : rnd_bytes();
+			v[i].swapped_bytes = rnd() % 3 ? rnd() % (max + 1) : rnd_bytes();
 			v[i].free_reporting = rnd() % 2;
 		}
 		memcpy(before, v, sizeof(v));
@@ -1073,6 +1135,13 @@ static void test_random_invariants(void **state)
 					    (before[i].resident_valid ?
 					     sat_sub(before[i].target_bytes,
 						     before[i].resident_bytes) : 0));
+			/* idle room: a step down at most, a guest not in its cool-down */
+			if (v[i].reason == REASON_IDLE_ROOM) {
+				assert_true(v[i].new_target_bytes < before[i].target_bytes);
+				assert_true(before[i].target_bytes - v[i].new_target_bytes <=
+					    p.step_inflate_bytes);
+				assert_true(h.now_ms >= before[i].cooldown_until_ms);
+			}
 			/* an uncooperative VM waiting for its retry is left alone */
 			if (before[i].state == VM_UNCOOPERATIVE &&
 			    h.now_ms < before[i].retry_at_ms)
@@ -1107,6 +1176,7 @@ int main(void)
 		cmocka_unit_test(test_uncooperative_needs_a_late_enough_look),
 		cmocka_unit_test(test_giveback_after_relax_delay),
 		cmocka_unit_test(test_giveback_keeps_promised_room),
+		cmocka_unit_test(test_giveback_moves_idle_room),
 		cmocka_unit_test(test_hysteresis),
 		cmocka_unit_test(test_falling_avail_is_pressure),
 		cmocka_unit_test(test_short_fall_is_not_pressure),
