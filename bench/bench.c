@@ -36,6 +36,7 @@
 #include "hostmem.h"
 #include "hx_daemon.h"
 #include "qmp.h"
+#include "util.h"
 
 #define MIB_D (1024.0 * 1024.0)
 #define BALLOON_QOM "/machine/peripheral/balloon0"
@@ -87,6 +88,7 @@ struct spike {
 	uint64_t mib;
 	uint64_t a0;		/* actual at burst start */
 	uint64_t need;		/* actual the burst needs */
+	uint64_t peak;		/* largest actual seen since the burst */
 	bool granted;
 	double grant_ms;	/* until actual covers the whole need */
 	double first_ms;	/* until the first GRANT_TOLERANCE is given */
@@ -325,6 +327,7 @@ static void spike_burst_start(struct run *r, struct guest *g, const struct hx_li
 	if (guest_query_actual(g, &a) < 0)
 		a = g->have_actual ? g->actual : max;
 	g->sp.a0 = a;
+	g->sp.peak = a;
 	/* used without cache + the burst; capped at the guest's max */
 	if (g->have_stats && g->avail <= a)
 		g->sp.need = a - g->avail + (mib << 20);
@@ -431,6 +434,7 @@ static bool spike_track(struct run *r, struct guest *g)
 	if (g->sp.active && !g->sp.granted) {
 		if (guest_query_actual(g, &a) < 0)
 			return true;
+		g->sp.peak = MAX(g->sp.peak, a);
 		if (isnan(g->sp.first_ms) && a >= g->sp.a0 + GRANT_TOLERANCE)
 			g->sp.first_ms = ns_to_ms(now - g->sp.t_ns);
 		if (a + GRANT_TOLERANCE >= g->sp.need) {
@@ -449,7 +453,11 @@ static bool spike_track(struct run *r, struct guest *g)
 			max = (uint64_t)r->o->guest_mem << 20;
 		if (g->sp.a0 + REINFLATE_TOLERANCE >= max)
 			return false;	/* never inflated before: nothing to come back */
-		if (guest_query_actual(g, &a) == 0 && a <= g->sp.a0 + REINFLATE_TOLERANCE) {
+		if (guest_query_actual(g, &a) < 0)
+			return false;
+		/* taken back all but a tenth of what the burst got (16 MiB at least) */
+		g->sp.peak = MAX(g->sp.peak, a);
+		if (a <= g->sp.a0 + MAX(REINFLATE_TOLERANCE, sat_sub(g->sp.peak, g->sp.a0) / 10)) {
 			g->sp.reinflated = true;
 			g->sp.reinflate_s = ns_to_ms(now - g->sp.freed_ns) / 1000.0;
 		}

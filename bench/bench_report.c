@@ -639,7 +639,11 @@ static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
 		"slowest 1 MiB of the burst to touch (the guest's worst stall on one "
 		"allocation); *stall*: touching the whole burst (in `unpressured` that is "
 		"the guest's own speed, a floor for *grant*); *re-inflate*: burst freed to "
-		"the balloon back where it was." : "");
+		"the balloon back where it was (within a tenth of what the burst took, "
+		"16 MiB at least); \"-\": not before the guest ended. With free page "
+		"reporting the host has the freed burst back first (`g1_resident_bytes` "
+		"in the series); `auto` re-inflates when another guest needs the room "
+		"the idle one holds." : "");
 	residency_table(md, r);
 
 	/* the seed's table shape, every run */
