@@ -597,12 +597,19 @@ static void overhead_update(struct policy_host *h, const struct policy_vm *vms, 
 	h->overhead_ms = h->now_ms;
 }
 
+/* A guest short of its buffer: it would use memory given to it. */
+static bool vm_short(const struct policy_vm *v)
+{
+	return v->stats_valid && vm_excess(v) < v->buffer_bytes;
+}
+
 /*
  * Give-back is blocked by the promises while a guest needs memory: re-inflate
  * the guest holding the most room the host does not back beyond its buffer.
  * That room is free memory there - taking it costs the guest nothing it
  * uses and gains the host nothing - but it moves the promise to the guest
- * that would use it.
+ * that would use it. The donor keeps twice its buffer available: it does
+ * not become short itself.
  */
 static void move_idle_room(const struct policy_params *p, struct policy_vm *vms,
 			   size_t n, uint64_t now)
@@ -616,7 +623,8 @@ static void move_idle_room(const struct policy_params *p, struct policy_vm *vms,
 
 		if (!vm_actionable(v) || !v->stats_valid || now < v->cooldown_until_ms)
 			continue;
-		take = MIN(sat_sub(promised_room(v), v->buffer_bytes), vm_excess(v));
+		take = MIN(sat_sub(promised_room(v), v->buffer_bytes),
+			   sat_sub(vm_excess(v), v->buffer_bytes));
 		take = MIN(MIN(take, p->step_inflate_bytes),
 			   sat_sub(v->target_bytes, v->min_bytes));
 		if (take > best_take) {
@@ -626,12 +634,6 @@ static void move_idle_room(const struct policy_params *p, struct policy_vm *vms,
 	}
 	if (best && best_take >= p->deadband_bytes)
 		set_out(best, best->target_bytes - best_take, REASON_IDLE_ROOM);
-}
-
-/* A guest short of its buffer: it would use memory given to it. */
-static bool vm_short(const struct policy_vm *v)
-{
-	return v->stats_valid && vm_excess(v) < v->buffer_bytes;
 }
 
 /*

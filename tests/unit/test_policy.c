@@ -955,18 +955,30 @@ static void test_inflight_credit_only_for_backed_memory(void **state)
 	assert_int_equal(h.need_bytes, M(100));
 }
 
+/*
+ * A host relaxed for long enough to give back, 260 MiB above low. A holds
+ * 250 MiB of its 500 unbacked, B 10 of its 600 (B's available memory as
+ * given): the host has promised 260 MiB it does not back; touched at once,
+ * it would be at its low mark.
+ */
+static struct policy_host promised_all(const struct policy_params *p, struct policy_vm v[2],
+				       uint64_t b_avail_mib)
+{
+	struct policy_host h = host(4096, 360);
+
+	h.relaxed_since_ms = h.now_ms - p->relax_delay_ms;
+	v[0] = vm_backed(500, 400, 300, 250);
+	v[1] = vm_backed(600, b_avail_mib, 60, 590);
+	return h;
+}
+
 static void test_giveback_keeps_promised_room(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
-	struct policy_host h = host(4096, 360);	/* 260 MiB above low */
-	/*
-	 * A holds 250 MiB of its 500 unbacked, B 10 of its 600: the host has
-	 * promised 260 MiB it does not back; touched at once, it would be at
-	 * its low mark. B has its buffer (available 250): it needs nothing.
-	 */
-	struct policy_vm v[2] = { vm_backed(500, 400, 300, 250), vm_backed(600, 250, 60, 590) };
+	struct policy_vm v[2];
+	/* B has its buffer (available 250): it needs nothing */
+	struct policy_host h = promised_all(&p, v, 250);
 
-	h.relaxed_since_ms = h.now_ms - p.relax_delay_ms;
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
@@ -977,8 +989,7 @@ static void test_giveback_keeps_promised_room(void **state)
 	assert_int_equal(v[1].reason, REASON_GIVEBACK);
 	/* nobody is short: A too goes back toward its max as the promises allow */
 	assert_int_equal(v[0].reason, REASON_GIVEBACK);
-	v[0] = vm_backed(500, 400, 300, 250);
-	v[1] = vm_backed(600, 250, 60, 590);
+	h = promised_all(&p, v, 250);
 	/* A touched its room: the spare is free to give again */
 	v[0].resident_bytes = M(500);
 	policy_round(&p, &h, v, 2);
@@ -994,15 +1005,14 @@ static void test_giveback_keeps_promised_room(void **state)
 static void test_giveback_moves_idle_room(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
-	struct policy_host h = host(4096, 360);	/* 260 MiB above low */
+	struct policy_vm v[2];
 	/*
-	 * As above, but B is short of its buffer (available 120 of 100 +
-	 * 100): the host's spare is all promised to A, whose 250 MiB of room
-	 * are free memory it does not use.
+	 * B is short of its buffer (available 120 of 100 + 100): the host's
+	 * spare is all promised to A, whose 250 MiB of room are free memory
+	 * it does not use.
 	 */
-	struct policy_vm v[2] = { vm_backed(500, 400, 300, 250), vm_backed(600, 120, 60, 590) };
+	struct policy_host h = promised_all(&p, v, 120);
 
-	h.relaxed_since_ms = h.now_ms - p.relax_delay_ms;
 	policy_round(&p, &h, v, 2);
 	/* A's balloon takes its room beyond its buffer: 150 MiB */
 	assert_int_equal(v[0].reason, REASON_IDLE_ROOM);
@@ -1020,9 +1030,8 @@ static void test_giveback_moves_idle_room(void **state)
 	assert_int_equal(v[1].new_target_bytes, M(600) + p.giveback_bytes);
 	assert_false(v[0].set_target);
 	/* a guest in its cool-down is not re-inflated */
-	v[0] = vm_backed(500, 400, 300, 250);
+	h = promised_all(&p, v, 120);
 	v[0].cooldown_until_ms = h.now_ms + 1000;
-	v[1] = vm_backed(600, 120, 60, 590);
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
@@ -1030,6 +1039,11 @@ static void test_giveback_moves_idle_room(void **state)
 	v[0] = vm_backed(260, 200, 150, 100);
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
+	/* nor a guest short itself (available 190 < 2 x 100), whatever its room */
+	v[0] = vm_backed(500, 190, 180, 250);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_false(v[1].set_target);
 }
 
 static void test_sustained_shortage_takes_unbacked_memory(void **state)
