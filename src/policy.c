@@ -246,10 +246,15 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
  * new target must first go below this before the host gains anything (the
  * guest's data in host swap is not free, the balloon does not land on it).
  */
-static uint64_t unbacked_bytes(const struct policy_vm *v)
+static uint64_t unbacked_within(const struct policy_vm *v, uint64_t size)
 {
 	return v->resident_valid ?
-	       sat_sub(sat_sub(v->target_bytes, v->resident_bytes), v->swapped_bytes) : 0;
+	       sat_sub(sat_sub(size, v->resident_bytes), v->swapped_bytes) : 0;
+}
+
+static uint64_t unbacked_bytes(const struct policy_vm *v)
+{
+	return unbacked_within(v, v->target_bytes);
 }
 
 /*
@@ -259,10 +264,7 @@ static uint64_t unbacked_bytes(const struct policy_vm *v)
  */
 static uint64_t promised_room(const struct policy_vm *v)
 {
-	if (!v->active || !v->resident_valid)
-		return 0;
-	return sat_sub(sat_sub(MIN(v->actual_bytes, v->target_bytes), v->resident_bytes),
-		       v->swapped_bytes);
+	return v->active ? unbacked_within(v, MIN(v->actual_bytes, v->target_bytes)) : 0;
 }
 
 static uint64_t promised_bytes(const struct policy_vm *vms, size_t n)
