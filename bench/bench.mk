@@ -34,7 +34,7 @@ BENCH_SCENARIOS ?= seed-small spike cache-stream anon-churn
 BENCH_MODES     ?= unpressured,none,fpr,static,proxmox,mom,auto,auto+guest
 BENCH_REPS      ?= 3
 # Prefix for every bench invocation, e.g. BENCH_WRAP='flock /tmp/autoballoon-qemu.lock'
-# on a shared machine: the lock is then taken per (scenario, mode), not for hours.
+# on a shared machine: the lock is then taken per scenario, not for hours.
 BENCH_WRAP      ?=
 bench_comma := ,
 # The command written into docs/benchmarks.md names every variable overridden.
@@ -44,16 +44,17 @@ bench_overrides = $(foreach v,BENCH_SCENARIOS BENCH_MODES BENCH_REPS BENCH_WRAP,
 bench_rev := $(shell git describe --always --dirty 2>/dev/null)
 # The binaries are copied first: a `make` elsewhere in the tree during the
 # hours of the matrix must not change the daemon between modes.
+# One invocation per scenario runs the repetitions interleaved (rep 1 of
+# every mode, then rep 2, ...): a machine that drifts over the hours then
+# slows every mode alike instead of the modes that happen to run last.
 bench: all
 	rm -rf $(addprefix $(BENCH_OUT)/,$(BENCH_SCENARIOS) bin)
 	mkdir -p $(BENCH_OUT)/bin
 	cp $(BENCH) $(B)/autoballoond $(B)/autoballoonctl $(BENCH_OUT)/bin/
 	@set -e; for s in $(BENCH_SCENARIOS); do \
-		for m in $(subst $(bench_comma), ,$(BENCH_MODES)); do \
-			AB_SOURCE_REV='$(bench_rev)' $(BENCH_WRAP) \
-				$(BENCH_OUT)/bin/autoballoon-bench --scenario $$s --mode $$m \
-				--reps $(BENCH_REPS) --status-every 0 --keep --out $(BENCH_OUT)/$$s; \
-		done; \
+		AB_SOURCE_REV='$(bench_rev)' $(BENCH_WRAP) \
+			$(BENCH_OUT)/bin/autoballoon-bench --scenario $$s --mode '$(BENCH_MODES)' \
+			--reps $(BENCH_REPS) --status-every 0 --keep --out $(BENCH_OUT)/$$s; \
 	done
 	$(BENCH_OUT)/bin/autoballoon-bench --report $(addprefix $(BENCH_OUT)/,$(BENCH_SCENARIOS)) \
 		--md docs/benchmarks.md --plots docs/benchmarks \

@@ -42,10 +42,12 @@
  *     unbacked (free memory the host does not back; not their data in host
  *     swap) is a promise the host must keep at once when touched: give
  *     only while the host, every promise kept at once, stays above low.
- *     While a guest is short of its buffer, none to a guest holding a
- *     buffer of such room, and if the promises block it, re-inflate the
- *     guest with the most such room beyond its buffer (free memory
- *     there): the promise moves to the guest that uses it.
+ *     While the neediest guest lags (short of its buffer, or using what
+ *     it holds while another guest's excess per weight is well above its
+ *     own), none to a guest holding a buffer of such room, and if the
+ *     promises block it, re-inflate the guest with the most excess per
+ *     weight over its room beyond its buffer, by half the difference
+ *     (free memory there): the promise moves to the guest that uses it.
  */
 #include "policy.h"
 
@@ -606,44 +608,60 @@ static bool vm_short(const struct policy_vm *v)
 }
 
 /*
- * Give-back is blocked by the promises while a guest needs memory: re-inflate
- * the guest holding the most room the host does not back beyond its buffer.
- * That room is free memory there - taking it costs the guest nothing it
- * uses and gains the host nothing - but it moves the promise to the guest
- * that would use it. The donor keeps twice its buffer available: it does
- * not become short itself.
+ * Room to move from another guest to need, the neediest give-back
+ * candidate, while the promises block give-back: the guest whose excess
+ * per weight is furthest above need's, re-inflated over the room the host
+ * does not back beyond its buffer. That room is free memory there - taking
+ * it costs the guest nothing it uses and gains the host nothing - but it
+ * moves the promise to the guest that would use it. Half the difference in
+ * excess per weight at most (the two end level, as water-filling leaves
+ * them), a step at most, never below min; the donor keeps twice its buffer
+ * available: it does not become short itself and get the room back.
  */
-static void move_idle_room(const struct policy_params *p, struct policy_vm *vms,
-			   size_t n, uint64_t now)
+static uint64_t idle_room_donor(const struct policy_params *p, struct policy_vm *vms,
+				size_t n, const struct policy_vm *need, uint64_t now,
+				struct policy_vm **donor)
 {
-	struct policy_vm *best = NULL;
+	double need_level = (double)vm_excess(need) / need->weight;
 	uint64_t best_take = 0;
 
+	*donor = NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
+		double level;
 		uint64_t take;
 
-		if (!vm_actionable(v) || !v->stats_valid || now < v->cooldown_until_ms)
+		if (v == need || !vm_actionable(v) || !v->stats_valid ||
+		    now < v->cooldown_until_ms)
 			continue;
-		take = MIN(sat_sub(promised_room(v), v->buffer_bytes),
-			   sat_sub(vm_excess(v), v->buffer_bytes));
+		level = (double)vm_excess(v) / v->weight;
+		if (level <= need_level)
+			continue;
+		/* x from v to need levels them: level - x/w_v = need_level + x/w_need */
+		take = (uint64_t)((level - need_level) /
+				  (1.0 / v->weight + 1.0 / need->weight));
+		take = MIN(take, sat_sub(promised_room(v), v->buffer_bytes));
+		take = MIN(take, sat_sub(vm_excess(v), v->buffer_bytes));
 		take = MIN(MIN(take, p->step_inflate_bytes),
 			   sat_sub(v->target_bytes, v->min_bytes));
 		if (take > best_take) {
-			best = v;
+			*donor = v;
 			best_take = take;
 		}
 	}
-	if (best && best_take >= p->deadband_bytes)
-		set_out(best, best->target_bytes - best_take, REASON_IDLE_ROOM);
+	return best_take;
 }
 
 /*
  * Step 4. Room a guest holds unbacked is a promise: the host must back it
  * the moment the guest touches it. Give back only as much as keeps every
- * promise, all touched at once, above low. While a guest is short, none
- * to a guest holding a buffer of such room (it would only be more promise,
- * and that room is what the short one needs).
+ * promise, all touched at once, above low. While the neediest guest lags -
+ * short of its buffer, or holding no buffer of room itself while another
+ * holds room it could move to it - none to a guest holding a buffer of
+ * such room (it would only be more promise, and that room is what the one
+ * lagging needs); if the promises block give-back, the room moves. Idle
+ * guests that all hold room do not lag: on a relaxed host they go back to
+ * max as the promises allow.
  */
 static void giveback(const struct policy_params *p, struct policy_host *h,
 		     struct policy_vm *vms, size_t n, uint64_t eff_avail, struct donor *d)
@@ -662,13 +680,20 @@ static void giveback(const struct policy_params *p, struct policy_host *h,
 			.excess = v->stats_valid ? (double)vm_excess(v) : 0 };
 	}
 	qsort(d, nd, sizeof(*d), cmp_giveback);
-	if (nd && vm_short(d[0].vm)) {
-		for (size_t i = 0; i < nd; i++)
-			if (promised_room(d[i].vm) < d[i].vm->buffer_bytes)
-				d[keep++] = d[i];
-		nd = keep;
-		if (spare < p->deadband_bytes && above_high >= p->deadband_bytes)
-			move_idle_room(p, vms, n, h->now_ms);
+	if (nd && d[0].vm->stats_valid) {
+		struct policy_vm *need = d[0].vm, *donor;
+		uint64_t take = idle_room_donor(p, vms, n, need, h->now_ms, &donor);
+
+		if (vm_short(need) || (take >= p->deadband_bytes &&
+				       promised_room(need) < need->buffer_bytes)) {
+			for (size_t i = 0; i < nd; i++)
+				if (promised_room(d[i].vm) < d[i].vm->buffer_bytes)
+					d[keep++] = d[i];
+			nd = keep;
+			if (spare < p->deadband_bytes && above_high >= p->deadband_bytes &&
+			    take >= p->deadband_bytes)
+				set_out(donor, donor->target_bytes - take, REASON_IDLE_ROOM);
+		}
 	}
 	for (size_t i = 0; i < nd && spare >= p->deadband_bytes; i++) {
 		struct policy_vm *v = d[i].vm;

@@ -976,8 +976,8 @@ static void test_giveback_keeps_promised_room(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
 	struct policy_vm v[2];
-	/* B has its buffer (available 250): it needs nothing */
-	struct policy_host h = promised_all(&p, v, 250);
+	/* B has its buffer and as much beyond it as A (available 400): it lags not */
+	struct policy_host h = promised_all(&p, v, 400);
 
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
@@ -989,7 +989,7 @@ static void test_giveback_keeps_promised_room(void **state)
 	assert_int_equal(v[1].reason, REASON_GIVEBACK);
 	/* nobody is short: A too goes back toward its max as the promises allow */
 	assert_int_equal(v[0].reason, REASON_GIVEBACK);
-	h = promised_all(&p, v, 250);
+	h = promised_all(&p, v, 400);
 	/* A touched its room: the spare is free to give again */
 	v[0].resident_bytes = M(500);
 	policy_round(&p, &h, v, 2);
@@ -1014,15 +1014,15 @@ static void test_giveback_moves_idle_room(void **state)
 	struct policy_host h = promised_all(&p, v, 120);
 
 	policy_round(&p, &h, v, 2);
-	/* A's balloon takes its room beyond its buffer: 150 MiB */
+	/* A's balloon takes half the gap in excess (300 vs 20): 140 MiB */
 	assert_int_equal(v[0].reason, REASON_IDLE_ROOM);
-	assert_int_equal(v[0].new_target_bytes, M(350));
+	assert_int_equal(v[0].new_target_bytes, M(360));
 	assert_false(v[1].set_target);
 	assert_int_equal(h.giveback_bytes, 0);
 	/* the balloon took it (free memory: A's available falls, not its residency) */
 	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
-	v[0].actual_bytes = M(350);
-	v[0].avail_bytes = M(250);
+	v[0].actual_bytes = M(360);
+	v[0].avail_bytes = M(260);
 	h.now_ms += 100;
 	policy_round(&p, &h, v, 2);
 	/* the promise moved: B gets its step, A (a buffer of room left) nothing */
@@ -1044,6 +1044,36 @@ static void test_giveback_moves_idle_room(void **state)
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
+
+	/*
+	 * B is not short (available 250: 150 beyond its buffer) but uses all
+	 * it holds, and A's excess is twice B's: half the gap moves, 75 MiB.
+	 */
+	h = promised_all(&p, v, 250);
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].reason, REASON_IDLE_ROOM);
+	assert_int_equal(v[0].new_target_bytes, M(425));
+	assert_false(v[1].set_target);
+	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	v[0].actual_bytes = M(425);
+	v[0].avail_bytes = M(325);
+	h.now_ms += 100;
+	policy_round(&p, &h, v, 2);
+	/* B gets its step; A, still above B with 175 of room, nothing */
+	assert_int_equal(v[1].reason, REASON_GIVEBACK);
+	assert_false(v[0].set_target);
+	/* with double weight B's level is half as high: A gives more (2/3 of 200) */
+	h = promised_all(&p, v, 250);
+	v[1].weight = 200;
+	v[1].avail_bytes = M(300);
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].reason, REASON_IDLE_ROOM);
+	assert_int_equal(v[0].new_target_bytes, M(500) - (uint64_t)(M(200) * 2 / 3));
+	/* a lagging B holding a buffer of room itself needs none moved to it */
+	h = promised_all(&p, v, 250);
+	v[1].resident_bytes = M(400);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
 }
 
 static void test_sustained_shortage_takes_unbacked_memory(void **state)
