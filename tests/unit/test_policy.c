@@ -1002,6 +1002,20 @@ static void test_giveback_keeps_promised_room(void **state)
 	assert_int_equal(h.giveback_bytes, 2 * p.giveback_bytes);
 }
 
+/*
+ * The balloon took what idle-room asked: free memory, so the guest's
+ * available falls, not its residency.
+ */
+static void idle_room_taken(struct policy_host *h, struct policy_vm *v)
+{
+	uint64_t took = v->target_bytes - v->new_target_bytes;
+
+	policy_commit(v, v->new_target_bytes, h->now_ms);
+	v->actual_bytes = v->target_bytes;
+	v->avail_bytes -= took;
+	h->now_ms += 100;
+}
+
 static void test_giveback_moves_idle_room(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
@@ -1019,11 +1033,7 @@ static void test_giveback_moves_idle_room(void **state)
 	assert_int_equal(v[0].new_target_bytes, M(360));
 	assert_false(v[1].set_target);
 	assert_int_equal(h.giveback_bytes, 0);
-	/* the balloon took it (free memory: A's available falls, not its residency) */
-	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
-	v[0].actual_bytes = M(360);
-	v[0].avail_bytes = M(260);
-	h.now_ms += 100;
+	idle_room_taken(&h, &v[0]);
 	policy_round(&p, &h, v, 2);
 	/* the promise moved: B gets its step, A (a buffer of room left) nothing */
 	assert_int_equal(v[1].reason, REASON_GIVEBACK);
@@ -1054,10 +1064,7 @@ static void test_giveback_moves_idle_room(void **state)
 	assert_int_equal(v[0].reason, REASON_IDLE_ROOM);
 	assert_int_equal(v[0].new_target_bytes, M(425));
 	assert_false(v[1].set_target);
-	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
-	v[0].actual_bytes = M(425);
-	v[0].avail_bytes = M(325);
-	h.now_ms += 100;
+	idle_room_taken(&h, &v[0]);
 	policy_round(&p, &h, v, 2);
 	/* B gets its step; A, still above B with 175 of room, nothing */
 	assert_int_equal(v[1].reason, REASON_GIVEBACK);
