@@ -571,7 +571,8 @@ static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
 	fprintf(md, "## %s\n\n%s\n\n", sname(r),
 		json_string_value(json_object_get(r->summary, "description")));
 	fprintf(md, "%lld guests x %lld MiB, slice %lld MiB, swap %lld MiB, workload `%s %s`, "
-		"stagger %lld s, run cap %lld s. Last invocation (one per mode): `%s`.\n\n",
+		"stagger %lld s, run cap %lld s. Last runner invocation (runs kept from "
+		"earlier ones into the same directory count too): `%s`.\n\n",
 		(long long)json_number_value(json_object_get(cfg, "guests")),
 		(long long)json_number_value(json_object_get(cfg, "guest_mem_mib")),
 		(long long)json_number_value(json_object_get(cfg, "slice_mem_mib")),
