@@ -36,7 +36,6 @@ BENCH_REPS      ?= 3
 # Prefix for every bench invocation, e.g. BENCH_WRAP='flock /tmp/autoballoon-qemu.lock'
 # on a shared machine: the lock is then taken per scenario, not for hours.
 BENCH_WRAP      ?=
-bench_comma := ,
 # The command written into docs/benchmarks.md names every variable overridden.
 bench_overrides = $(foreach v,BENCH_SCENARIOS BENCH_MODES BENCH_REPS BENCH_WRAP,$(if \
 	$(filter command line environment,$(origin $(v))), $(v)='$(strip $($(v)))'))

@@ -43,11 +43,12 @@
  *     swap) is a promise the host must keep at once when touched: give
  *     only while the host, every promise kept at once, stays above low.
  *     While the neediest guest lags (short of its buffer, or using what
- *     it holds while another guest's excess per weight is well above its
- *     own), none to a guest holding a buffer of such room, and if the
- *     promises block it, re-inflate the guest with the most excess per
- *     weight over its room beyond its buffer, by half the difference
- *     (free memory there): the promise moves to the guest that uses it.
+ *     it holds while another guest's excess per weight is above its own by
+ *     enough to move a deadband), none to a guest holding a buffer of such
+ *     room, and if the promises block it, re-inflate the guest that can
+ *     move the most over its room beyond its buffer, up to half the
+ *     difference in excess per weight (free memory there): the promise
+ *     moves to the guest that uses it.
  */
 #include "policy.h"
 
@@ -609,9 +610,9 @@ static bool vm_short(const struct policy_vm *v)
 
 /*
  * Room to move from another guest to need, the neediest give-back
- * candidate, while the promises block give-back: the guest whose excess
- * per weight is furthest above need's, re-inflated over the room the host
- * does not back beyond its buffer. That room is free memory there - taking
+ * candidate, while the promises block give-back: of the guests whose
+ * excess per weight is above need's, the one that can move the most,
+ * re-inflated over the room the host does not back beyond its buffer. That room is free memory there - taking
  * it costs the guest nothing it uses and gains the host nothing - but it
  * moves the promise to the guest that would use it. Half the difference in
  * excess per weight at most (the two end level, as water-filling leaves
