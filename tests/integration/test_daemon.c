@@ -349,11 +349,18 @@ static void test_guest_driver_wins(void **state)
 		hx_daemon_show_log(&d, 60);
 	assert_true(a_before <= 350 * MIB);
 
-	/* Watch 14 s from the burst: the guest takes memory, the daemon accepts. */
+	/*
+	 * Watch 14 s from the burst: the guest takes memory, the daemon accepts.
+	 * How much the driver takes depends on how much cache the guest still
+	 * holds when the burst starts (a guest left at 330 MiB covers most of
+	 * a 250 MiB burst from its own cache), so the mark is the driver's
+	 * first step (auto_step_mb, 16 MiB): any step at all counts, and the
+	 * state check below says it was the guest's, not the daemon's.
+	 */
 	a_max = a_before;
 	while ((t0 = hx_now_ms()) - t_burst < 14000) {
 		a = actual_now(q);
-		if (a >= a_before + 64 * MIB && !t_deflated)
+		if (a >= a_before + 16 * MIB && !t_deflated)
 			t_deflated = t0;
 		if (a > a_max)
 			a_max = a;
