@@ -576,6 +576,7 @@ static void on_qmp_ready(struct qmp_client *c, void *data)
 	v->setup = SETUP_MEMSIZE;
 	v->consecutive_timeouts = 0;
 	memset(&v->rate_state, 0, sizeof(v->rate_state));
+	v->stats_seen_ms = 0;	/* a new QEMU behind the socket boots */
 	setup_next(v);
 }
 
@@ -726,6 +727,14 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 	p->stats_expected = !fresh && v->stats_supported &&
 			    ((v->adopted_ms && now - v->adopted_ms <= m->cfg->stats_stale_ms) ||
 			     (v->stats_seen_ms && now - v->stats_seen_ms <= m->cfg->stats_stale_ms));
+	/* Never reported since adopted: the residency read every RAM_READ_MS
+	 * says how much of it the guest has touched. */
+	p->booting = p->stats_expected && !v->stats_seen_ms;
+	if (p->booting) {
+		p->resident_valid = m->params.residency && v->ram.known;
+		p->resident_bytes = v->ram.resident_bytes;
+		p->swapped_bytes = v->ram.swapped_bytes;
+	}
 	if (!fresh)
 		return;
 	if (gstat_known(s, GSTAT_AVAIL))

@@ -118,6 +118,8 @@ const char *policy_reason_name(enum policy_reason r)
 		return "give-back";
 	case REASON_IDLE_ROOM:
 		return "idle-room";
+	case REASON_BOOT_ROOM:
+		return "boot-room";
 	case REASON_BOUNDS:
 		return "bounds";
 	case REASON_UNCOOPERATIVE:
@@ -211,7 +213,8 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 	if (v->state != VM_OK && v->state != VM_GUEST_DEFLATED)
 		return;
 
-	if (absdiff_u64(v->actual_bytes, v->target_bytes) <= TOL_BYTES) {
+	/* No driver up yet to follow a target: its clock starts with the driver. */
+	if (v->booting || absdiff_u64(v->actual_bytes, v->target_bytes) <= TOL_BYTES) {
 		v->target_set_ms = now;
 		v->actual_at_set = v->actual_bytes;
 		return;
@@ -526,6 +529,47 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 	h->unmet_bytes = sat_sub(h->unmet_bytes, took);
 }
 
+/*
+ * Booting guests hold no more untouched memory than the host has room for
+ * above its low mark. A guest that boots touches little, then its workload
+ * fills what it was given - page cache at a hundred MiB/s and more - while
+ * its first stats sample is still on the way: reclaim that waits for stats
+ * comes seconds after the host's memory ran out (seen on spike and
+ * seed-small: every swapped-out page of the first 20 s). The balloon set
+ * now lands on free memory as soon as the driver is up, costing the guest
+ * nothing it uses and the host nothing it backs; the guest's workload then
+ * fills its target and shows its need in its stats like any other guest.
+ * Never below the guest's weighted share of the pool (or min): a booting
+ * guest is not starved, it is held to what it would get on a full host.
+ */
+static void boot_room(const struct policy_params *p, struct policy_vm *vms, size_t n,
+		      uint64_t pool, int64_t eff_avail, struct donor *d)
+{
+	uint64_t promised = 0, room = (uint64_t)MAX(eff_avail - (int64_t)p->host_low_bytes, 0);
+	size_t nd = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct policy_vm *v = &vms[i];
+		uint64_t floor = MAX(fair_share(vms, n, v, pool), v->min_bytes);
+		uint64_t unbacked = unbacked_bytes(v);
+
+		if (!vm_actionable(v) || !v->booting || !v->resident_valid)
+			continue;
+		promised += unbacked;
+		if (v->target_bytes < floor + p->deadband_bytes)
+			continue;
+		d[nd++] = (struct donor){ .vm = v, .weight = v->weight,
+			.excess = (double)MIN(v->target_bytes - floor, unbacked),
+			.cap = (double)p->step_inflate_bytes };
+	}
+	if (promised < room + p->deadband_bytes)
+		return;
+	water_fill(p, d, nd, promised - room);
+	for (size_t i = 0; i < nd; i++)
+		if (d[i].vm->set_target)
+			d[i].vm->reason = REASON_BOOT_ROOM;
+}
+
 #define UNMET_SQUEEZE_MS 5000
 #define FALL_FLOOR_BPS	(8.0 * MIB)
 #define FALL_GAP_MS	300
@@ -789,6 +833,12 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	eff_avail -= (int64_t)grants;
 	h->grant_bytes = grants;
 
+	d = calloc(n ? n : 1, sizeof(*d));
+	if (!d)
+		return;	/* nothing decided this round */
+	/* Booting guests: no more untouched memory than the host has room for. */
+	boot_room(p, vms, n, pool, eff_avail, d);
+
 	/* Step 3: the host takes from excess. */
 	h->need_bytes = 0;
 	if (h->pressured || eff_avail < (int64_t)p->host_low_bytes)
@@ -796,9 +846,6 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	/* What the kernel just swapped out is wanted back too. */
 	if (h->swapped_bytes >= p->deadband_bytes)
 		h->need_bytes += h->swapped_bytes;
-	d = calloc(n ? n : 1, sizeof(*d));
-	if (!d)
-		return;	/* nothing decided this round */
 	if (h->need_bytes)
 		nd = excess_donors(p, vms, n, now, false, d);
 	h->reclaim_bytes = water_fill(p, d, nd, h->need_bytes);

@@ -41,6 +41,7 @@ enum policy_reason {
 	REASON_HOST_RECLAIM,	/* host short: inflate from excess */
 	REASON_GIVEBACK,	/* host relaxed: return memory slowly */
 	REASON_IDLE_ROOM,	/* move unbacked room to a guest that needs it */
+	REASON_BOOT_ROOM,	/* a booting guest's untouched memory beyond the host's room */
 	REASON_BOUNDS,		/* min/max changed */
 	REASON_UNCOOPERATIVE,	/* stop pushing: target := actual */
 	REASON_BASELINE,	/* reference policy (proxmox, mom, static) */
@@ -85,6 +86,12 @@ struct policy_vm {
 	 * donor, wait for the next sample.
 	 */
 	bool stats_expected;
+	/*
+	 * Booting: stats are on but the guest has never reported (its balloon
+	 * driver is not up yet), just adopted. Most of its memory is
+	 * untouched; the host backs only what resident_bytes says.
+	 */
+	bool booting;
 	uint64_t avail_bytes;
 	uint64_t free_bytes;
 	uint64_t total_bytes;

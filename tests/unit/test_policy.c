@@ -1083,6 +1083,94 @@ static void test_giveback_moves_idle_room(void **state)
 	assert_false(v[0].set_target);
 }
 
+/* A 1 GiB guest that has not reported yet and touched resident_mib of it. */
+static struct policy_vm booting_vm(uint64_t resident_mib)
+{
+	struct policy_vm v = vm(1024, 0);
+
+	v.stats_valid = false;
+	v.stats_expected = true;
+	v.booting = true;
+	v.resident_valid = true;
+	v.resident_bytes = M(resident_mib);
+	return v;
+}
+
+/*
+ * Two booting guests have touched 200 MiB each; the host has 600 MiB of room
+ * above its low mark, 1648 MiB of their memory untouched. They are held to
+ * their shares of the pool (total 2048 - low 100 - the 948 MiB the host
+ * uses besides their RAM = 1000: 500 each), not below; a guest that reports
+ * stats is not touched by this; more room, no cap.
+ */
+static void test_boot_room_holds_booting_guests_to_their_share(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(2048, 700);
+	struct policy_vm v[2] = { booting_vm(200), booting_vm(200) };
+	struct policy_vm w[3];
+
+	p.step_inflate_bytes = M(1024);
+	policy_round(&p, &h, v, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_true(v[i].set_target);
+		assert_int_equal(v[i].reason, REASON_BOOT_ROOM);
+		assert_int_equal(v[i].new_target_bytes, M(500));
+	}
+	assert_false(h.pressured);
+
+	/* the step cap holds here too: 256 MiB a round */
+	p.step_inflate_bytes = M(256);
+	v[0] = booting_vm(200);
+	v[1] = booting_vm(200);
+	h = host(2048, 700);
+	policy_round(&p, &h, v, 2);
+	assert_int_equal(v[0].new_target_bytes, M(1024 - 256));
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 256));
+
+	/* room for all their untouched memory (1648 < 1800 - 100): nothing */
+	v[0] = booting_vm(200);
+	v[1] = booting_vm(200);
+	h = host(2048, 1800);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_false(v[1].set_target);
+
+	/* only booting guests: the one with stats keeps its memory */
+	p.step_inflate_bytes = M(1024);
+	w[0] = booting_vm(200);
+	w[1] = booting_vm(200);
+	w[2] = vm(1024, 300);
+	h = host(3072, 700);
+	policy_round(&p, &h, w, 3);
+	assert_int_equal(w[0].reason, REASON_BOOT_ROOM);
+	assert_int_equal(w[1].reason, REASON_BOOT_ROOM);
+	assert_true(w[0].new_target_bytes < M(1024));
+	assert_false(w[2].set_target);
+}
+
+/* A booting guest has no driver to follow a target yet: not uncooperative. */
+static void test_booting_guest_is_not_uncooperative(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 3000);
+	struct policy_vm v = booting_vm(1024);
+
+	v.target_bytes = M(600);	/* set at 1000 ms, actual still 1024 */
+	policy_round(&p, &h, &v, 1);
+	assert_int_equal(v.state, VM_OK);
+	assert_false(v.set_target);
+
+	/* the driver's clock starts when booting ends */
+	v.booting = false;
+	h.now_ms += p.uncoop_after_ms - 1000;
+	policy_round(&p, &h, &v, 1);
+	assert_int_equal(v.state, VM_OK);
+	h.now_ms += 1000;
+	policy_round(&p, &h, &v, 1);
+	assert_int_equal(v.state, VM_UNCOOPERATIVE);
+}
+
 static void test_sustained_shortage_takes_unbacked_memory(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
@@ -1252,6 +1340,8 @@ int main(void)
 		cmocka_unit_test(test_share_is_of_what_guests_can_have),
 		cmocka_unit_test(test_inflight_credit_only_for_backed_memory),
 		cmocka_unit_test(test_sustained_shortage_takes_unbacked_memory),
+		cmocka_unit_test(test_boot_room_holds_booting_guests_to_their_share),
+		cmocka_unit_test(test_booting_guest_is_not_uncooperative),
 		cmocka_unit_test(test_random_invariants),
 	};
 
