@@ -470,8 +470,15 @@ static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void
 		return;
 	}
 	v->stats_bad_values += bad;
-	if (s.last_update_s == 0)
-		return;	/* the guest has not reported yet */
+	/*
+	 * QEMU has no sample from the guest at all: its balloon driver has not
+	 * been probed (a driver sends one at probe, polling on or not) - the
+	 * guest is booting, or has no driver. Not said of a guest before the
+	 * first reply: a daemon restarted on running guests sees samples.
+	 */
+	v->stats_none = s.last_update_s == 0;
+	if (v->stats_none)
+		return;
 	v->stats_clamped += guest_stats_sanitize(&s, v->pol.max_bytes);
 	k = guest_rates_update(&v->rate_state, &s, &rates);
 	if (k == 0)
@@ -576,7 +583,7 @@ static void on_qmp_ready(struct qmp_client *c, void *data)
 	v->setup = SETUP_MEMSIZE;
 	v->consecutive_timeouts = 0;
 	memset(&v->rate_state, 0, sizeof(v->rate_state));
-	v->stats_seen_ms = 0;	/* a new QEMU behind the socket boots */
+	v->stats_none = false;	/* until QEMU's first reply says so */
 	setup_next(v);
 }
 
@@ -727,9 +734,9 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 	p->stats_expected = !fresh && v->stats_supported &&
 			    ((v->adopted_ms && now - v->adopted_ms <= m->cfg->stats_stale_ms) ||
 			     (v->stats_seen_ms && now - v->stats_seen_ms <= m->cfg->stats_stale_ms));
-	/* Never reported since adopted: the residency read every RAM_READ_MS
-	 * says how much of it the guest has touched. */
-	p->booting = p->stats_expected && !v->stats_seen_ms;
+	/* Booting: the residency read every RAM_READ_MS says how much of its
+	 * memory the guest has touched. */
+	p->booting = p->stats_expected && v->stats_none;
 	if (p->booting) {
 		p->resident_valid = m->params.residency && v->ram.known;
 		p->resident_bytes = v->ram.resident_bytes;

@@ -106,6 +106,7 @@ struct vm {
 	uint64_t stats_actual;
 	uint64_t stats_moving;		/* samples not used: balloon was moving */
 	uint64_t stats_seen_ms;		/* when the guest last sent a new sample */
+	bool stats_none;		/* QEMU's last reply: no sample from the guest ever */
 	uint64_t actual_seen_ms;	/* when actual was last reported */
 	uint64_t adopted_ms;
 	struct rate_state rate_state;
