@@ -534,8 +534,8 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
  * above its low mark. A guest that boots touches little, then its workload
  * fills what it was given - page cache at a hundred MiB/s and more - while
  * its first stats sample is still on the way: reclaim that waits for stats
- * comes seconds after the host's memory ran out (seen on spike and
- * seed-small: every swapped-out page of the first 20 s). The balloon set
+ * comes seconds after the host's memory ran out (seen on spike: most of a
+ * run's host swap came in its first 15 s). The balloon set
  * now lands on free memory as soon as the driver is up, costing the guest
  * nothing it uses and the host nothing it backs; the guest's workload then
  * fills its target and shows its need in its stats like any other guest.
