@@ -135,6 +135,7 @@ static const struct key keys[] = {
 	{ S_POLICY, "interval", K_DURATION, PP(interval_ms), 0, 3600000 },
 	{ S_POLICY, "lead", K_DURATION, PP(lead_ms), 0, 60000 },
 	{ S_POLICY, "residency", K_BOOL, PP(residency), 0, 0 },
+	{ S_POLICY, "boot_room", K_BOOL, PP(boot_room), 0, 0 },
 
 	{ S_VM, "qmp", K_PATH, VC(qmp_path), 0, 0 },
 	{ S_VM, "min", K_SIZE, VC(min), 0, 0 },

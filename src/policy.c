@@ -145,6 +145,7 @@ void policy_params_default(struct policy_params *p, enum policy_kind kind)
 	p->uncoop_retry_ms = 120000;
 	p->lead_ms = 2000;
 	p->residency = true;
+	p->boot_room = true;
 	switch (kind) {
 	case POLICY_PROXMOX:
 		p->interval_ms = 10000;
@@ -837,7 +838,8 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	if (!d)
 		return;	/* nothing decided this round */
 	/* Booting guests: no more untouched memory than the host has room for. */
-	boot_room(p, vms, n, pool, eff_avail, d);
+	if (p->boot_room)
+		boot_room(p, vms, n, pool, eff_avail, d);
 
 	/* Step 3: the host takes from excess. */
 	h->need_bytes = 0;

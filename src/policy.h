@@ -63,6 +63,7 @@ struct policy_params {
 	uint64_t interval_ms;		/* proxmox/mom: act at most this often */
 	uint64_t lead_ms;		/* project a falling avail this far ahead */
 	bool residency;			/* auto: count only backed memory (default on) */
+	bool boot_room;			/* auto: cap booting guests' untouched memory (on) */
 };
 
 /* Defaults for a kind (interval differs per reference policy). */

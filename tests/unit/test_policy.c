@@ -1136,6 +1136,16 @@ static void test_boot_room_holds_booting_guests_to_their_share(void **state)
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
 
+	/* boot_room = no: left alone until their stats come */
+	p.boot_room = false;
+	v[0] = booting_vm(200);
+	v[1] = booting_vm(200);
+	h = host(2048, 700);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_false(v[1].set_target);
+	p.boot_room = true;
+
 	/* only booting guests: the one with stats keeps its memory */
 	p.step_inflate_bytes = M(1024);
 	w[0] = booting_vm(200);
