@@ -551,11 +551,12 @@ static void boot_room(const struct policy_params *p, struct policy_vm *vms, size
 
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
-		uint64_t floor = MAX(fair_share(vms, n, v, pool), v->min_bytes);
-		uint64_t unbacked = unbacked_bytes(v);
+		uint64_t floor, unbacked;
 
 		if (!vm_actionable(v) || !v->booting || !v->resident_valid)
 			continue;
+		floor = MAX(fair_share(vms, n, v, pool), v->min_bytes);
+		unbacked = unbacked_bytes(v);
 		promised += unbacked;
 		if (v->target_bytes < floor + p->deadband_bytes)
 			continue;

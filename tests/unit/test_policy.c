@@ -1096,6 +1096,17 @@ static struct policy_vm booting_vm(uint64_t resident_mib)
 	return v;
 }
 
+/* Two fresh booting guests (200 MiB touched) on a 2 GiB host: one round. */
+static void boot_round(const struct policy_params *p, uint64_t avail_mib,
+		       struct policy_vm v[2])
+{
+	struct policy_host h = host(2048, avail_mib);
+
+	v[0] = booting_vm(200);
+	v[1] = booting_vm(200);
+	policy_round(p, &h, v, 2);
+}
+
 /*
  * Two booting guests have touched 200 MiB each; the host has 600 MiB of room
  * above its low mark, 1648 MiB of their memory untouched. They are held to
@@ -1121,27 +1132,18 @@ static void test_boot_room_holds_booting_guests_to_their_share(void **state)
 
 	/* the step cap holds here too: 256 MiB a round */
 	p.step_inflate_bytes = M(256);
-	v[0] = booting_vm(200);
-	v[1] = booting_vm(200);
-	h = host(2048, 700);
-	policy_round(&p, &h, v, 2);
+	boot_round(&p, 700, v);
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 256));
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 256));
 
 	/* room for all their untouched memory (1648 < 1800 - 100): nothing */
-	v[0] = booting_vm(200);
-	v[1] = booting_vm(200);
-	h = host(2048, 1800);
-	policy_round(&p, &h, v, 2);
+	boot_round(&p, 1800, v);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
 
 	/* boot_room = no: left alone until their stats come */
 	p.boot_room = false;
-	v[0] = booting_vm(200);
-	v[1] = booting_vm(200);
-	h = host(2048, 700);
-	policy_round(&p, &h, v, 2);
+	boot_round(&p, 700, v);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
 	p.boot_room = true;
