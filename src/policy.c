@@ -338,6 +338,7 @@ struct donor {
 	double weight;
 	double cap;
 	uint64_t offset;
+	uint64_t take;	/* water_fill's result */
 };
 
 static double fill_amount(const struct donor *d, size_t n, double level)
@@ -355,13 +356,17 @@ static double fill_amount(const struct donor *d, size_t n, double level)
 
 /*
  * Take need bytes from donors, largest excess per weight first: find the
- * level L with sum(min(cap, excess - L * weight)) == need.
+ * level L with sum(min(cap, excess - L * weight)) == need. Shares below
+ * the deadband are not sent; together they go to the donor with the most
+ * room left, or a need split over many guests would never be met (and the
+ * host would stay pressured just short of its high mark).
  */
 static uint64_t water_fill(const struct policy_params *p, struct donor *d,
 			   size_t n, uint64_t need)
 {
 	double lo = 0, hi = 0, level;
-	uint64_t total = 0;
+	uint64_t total = 0, small = 0, room, best_room = 0;
+	size_t best = n;
 
 	if (n == 0 || need == 0)
 		return 0;
@@ -383,16 +388,26 @@ static uint64_t water_fill(const struct policy_params *p, struct donor *d,
 	}
 	for (size_t i = 0; i < n; i++) {
 		double t = d[i].excess - level * d[i].weight;
-		uint64_t take;
 
-		if (t <= 0)
+		d[i].take = t > 0 ? round_mib((uint64_t)(t < d[i].cap ? t : d[i].cap)) : 0;
+		if (d[i].take < p->deadband_bytes) {
+			small += d[i].take;
+			d[i].take = 0;
+		}
+		room = round_mib((uint64_t)MIN(d[i].excess, d[i].cap)) - d[i].take;
+		if (room > best_room) {
+			best_room = room;
+			best = i;
+		}
+	}
+	if (best < n && d[best].take + MIN(small, best_room) >= p->deadband_bytes)
+		d[best].take += MIN(small, best_room);
+	for (size_t i = 0; i < n; i++) {
+		if (!d[i].take)
 			continue;
-		take = round_mib((uint64_t)(t < d[i].cap ? t : d[i].cap));
-		if (take < p->deadband_bytes)
-			continue;
-		set_out(d[i].vm, d[i].vm->target_bytes - round_mib(d[i].offset) - take,
+		set_out(d[i].vm, d[i].vm->target_bytes - round_mib(d[i].offset) - d[i].take,
 			REASON_HOST_RECLAIM);
-		total += take;
+		total += d[i].take;
 	}
 	return total;
 }

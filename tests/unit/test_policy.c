@@ -130,6 +130,32 @@ static void test_reclaim_skips_below_deadband(void **state)
 	assert_false(v[0].set_target);
 }
 
+/*
+ * 12 MiB short, three equal donors: 4 MiB each is below the deadband, but
+ * the need is not. Dropping every share left the host pressured just short
+ * of its high mark for good (a fault test caught it: 3 guests at 754 MiB).
+ */
+static void test_reclaim_small_shares_pooled(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 188);	/* need 200 - 188 = 12 MiB */
+	struct policy_vm v[3] = { vm(1024, 500), vm(1024, 500), vm(1024, 500) };
+	int n = 0;
+
+	h.pressured = true;
+	policy_round(&p, &h, v, 3);
+	assert_int_equal(h.need_bytes, M(12));
+	assert_int_equal(h.reclaim_bytes, M(12));
+	for (int i = 0; i < 3; i++) {
+		if (!v[i].set_target)
+			continue;
+		n++;
+		assert_int_equal(v[i].reason, REASON_HOST_RECLAIM);
+		assert_int_equal(v[i].new_target_bytes, M(1024 - 12));
+	}
+	assert_int_equal(n, 1);
+}
+
 static void test_guest_pressure_wins_under_host_pressure(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
@@ -1313,6 +1339,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim_by_weight),
 		cmocka_unit_test(test_reclaim_step_cap_and_min),
 		cmocka_unit_test(test_reclaim_skips_below_deadband),
+		cmocka_unit_test(test_reclaim_small_shares_pooled),
 		cmocka_unit_test(test_guest_pressure_wins_under_host_pressure),
 		cmocka_unit_test(test_guest_pressure_from_swapin_rate),
 		cmocka_unit_test(test_guest_pressure_capped_at_max),
