@@ -1594,8 +1594,9 @@ static void usage(FILE *f)
 		"  --swap MIB            override the host swap file size (0 = none)\n"
 		"  --timeout S           override the cap on one run\n"
 		"  --out DIR             output directory (default build/bench/SCENARIO)\n"
-		"  --keep                keep the runs already in DIR (same scenario): the\n"
-		"                        summary covers them all (default: start afresh)\n"
+		"  --keep                keep the runs already in DIR (same scenario): new\n"
+		"                        runs are numbered after them and the summary covers\n"
+		"                        them all (default: start afresh)\n"
 		"  --image-dir DIR       guest image (default build/guest)\n"
 		"  --daemon PATH         autoballoond (default: next to this program)\n"
 		"  --status-every S      print progress every S seconds (0 = off; default 5)\n"
@@ -1914,10 +1915,28 @@ int main(int argc, char **argv)
 		say(" %s", bench_mode_name(o.order[k]));
 	say(", %u rep(s), accel %s, out %s\n", o.reps, accel, o.out);
 
+	/* --keep: new runs are numbered after the kept ones, not over them */
+	unsigned rep_base[BM_COUNT] = { 0 };
+
+	if (o.keep) {
+		struct mode_runs kept[BM_COUNT];
+
+		load_runs(out_abs, kept);
+		for (int m = 0; m < BM_COUNT; m++) {
+			for (size_t i = 0; i < kept[m].n; i++) {
+				double r = json_number_value(json_object_get(kept[m].runs[i], "rep"));
+
+				if (r > rep_base[m] && r < 1e6)
+					rep_base[m] = (unsigned)r;
+				json_decref(kept[m].runs[i]);
+			}
+		}
+	}
 	for (unsigned rep = 1; rep <= o.reps && !interrupted; rep++) {
 		for (size_t k = 0; k < o.nmodes && !interrupted; k++) {
 			enum bench_mode m = o.order[k];
-			json_t *run = run_one(&o, &s, out_abs, image_dir, accel, m, rep);
+			json_t *run = run_one(&o, &s, out_abs, image_dir, accel, m,
+					      rep_base[m] + rep);
 
 			if (!run) {
 				status = 1;

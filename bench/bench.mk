@@ -71,5 +71,12 @@ bench-report: $(BENCH)
 check-bench: $(BENCH) $(B)/autoballoond $(B)/autoballoonctl $(GUEST_IMAGE)
 	$(BENCH) --check --scenario smoke --mode none,auto --reps 1 --guests 2 \
 		--status-every 10 --out $(B)/check-bench
+	@# --keep (make bench, bench/ab): a second auto run is numbered after the first
+	$(BENCH) --check --scenario smoke --mode auto --reps 1 --guests 2 --keep \
+		--status-every 10 --out $(B)/check-bench
+	@test -f $(B)/check-bench/runs/auto-1.json && test -f $(B)/check-bench/runs/auto-2.json && \
+		jq -e '.modes.auto.runs == 2 and .modes.none.runs == 1' \
+			$(B)/check-bench/summary.json >/dev/null || \
+		{ echo "check-bench: --keep did not keep the first auto run" >&2; exit 1; }
 
 CHECK_STEPS += check-bench
