@@ -78,5 +78,11 @@ check-bench: $(BENCH) $(B)/autoballoond $(B)/autoballoonctl $(GUEST_IMAGE)
 		jq -e '.modes.auto.runs == 2 and .modes.none.runs == 1' \
 			$(B)/check-bench/summary.json >/dev/null || \
 		{ echo "check-bench: --keep did not keep the first auto run" >&2; exit 1; }
+	@# bench/ab: arm B's daemon gets the setting, arm A's does not; both in the report
+	AB_BENCH=$(BENCH) bench/ab --modes auto --reps 1 --out $(B)/check-ab smoke policy.boot_room=no
+	@grep -qx 'boot_room = no' $(B)/check-ab/B/runs/auto-1/daemon.conf && \
+		! grep -q boot_room $(B)/check-ab/A/runs/auto-1/daemon.conf && \
+		grep -q '^## smoke-A' $(B)/check-ab/ab.md && grep -q '^## smoke-B' $(B)/check-ab/ab.md || \
+		{ echo "check-bench: bench/ab did not run the two arms as asked" >&2; exit 1; }
 
 CHECK_STEPS += check-bench
