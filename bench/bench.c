@@ -136,6 +136,7 @@ struct guest {
 	double swapin_ps, swapout_ps, majflt_ps;
 	bool have_target;
 	uint64_t target;
+	double daemon_refault_pps;	/* the daemon's view, NaN: none */
 	struct guest_ram_tracker ram;	/* host memory behind the guest's RAM */
 	char state[24];
 	bool seen_by_daemon;	/* appeared in the daemon's dump */
@@ -146,8 +147,8 @@ struct guest {
 	 * query-blockstats). *0: at the first sample; rates over the last one.
 	 */
 	bool have_cost;
-	uint64_t cost_ms, qemu_majflt, rd_bytes, rd_ops;
-	uint64_t qemu_majflt0, rd_bytes0, rd_ops0;
+	uint64_t cost_ms, qemu_majflt, rd_bytes, rd_ops, cpu_ms;
+	uint64_t qemu_majflt0, rd_bytes0, rd_ops0, cpu_ms0;
 	double host_majflt_ps, rd_mibps, rd_ops_ps;
 
 	struct spike sp;
@@ -402,6 +403,7 @@ static void guest_sample_cost(const struct run *r, struct guest *g, uint64_t now
 		g->qemu_majflt0 = ps.majflt;
 		g->rd_bytes0 = rb;
 		g->rd_ops0 = ro;
+		g->cpu_ms0 = ps.cpu_ms;
 	} else if (now_ms > g->cost_ms) {
 		double dt = (double)(now_ms - g->cost_ms) / 1000.0;
 
@@ -414,6 +416,7 @@ static void guest_sample_cost(const struct run *r, struct guest *g, uint64_t now
 	g->qemu_majflt = ps.majflt;
 	g->rd_bytes = rb;
 	g->rd_ops = ro;
+	g->cpu_ms = ps.cpu_ms;
 }
 
 /* ------------------------------------------------------- guest events */
@@ -591,7 +594,8 @@ static void series_header(struct run *r)
 		fprintf(r->series, ",%s_target_bytes,%s_actual_bytes,%s_avail_bytes,"
 			"%s_cache_bytes,%s_swapin_pps,%s_swapout_pps,%s_majflt_ps,"
 			"%s_resident_bytes,%s_host_majflt_ps,%s_disk_read_mibps,"
-			"%s_disk_read_ops_ps", n, n, n, n, n, n, n, n, n, n, n);
+			"%s_disk_read_ops_ps,%s_daemon_refault_pps", n, n, n, n, n, n, n, n, n,
+			n, n, n);
 	}
 	fputc('\n', r->series);
 }
@@ -687,6 +691,8 @@ static void sample(struct run *r, uint64_t now_ms)
 			const char *st = json_string_value(json_object_get(vm, "state"));
 
 			g->seen_by_daemon = true;
+			g->daemon_refault_pps = json_is_number(json_object_get(vm, "refault_pps")) ?
+				json_number_value(json_object_get(vm, "refault_pps")) : NAN;
 			if (json_is_number(t)) {
 				g->have_target = true;
 				g->target = (uint64_t)json_number_value(t);
@@ -732,6 +738,7 @@ static void sample(struct run *r, uint64_t now_ms)
 		csv_d(r->series, live && g->have_cost, g->host_majflt_ps);
 		csv_d(r->series, live && g->have_cost && r->s->data_disk_mib, g->rd_mibps);
 		csv_d(r->series, live && g->have_cost && r->s->data_disk_mib, g->rd_ops_ps);
+		csv_d(r->series, live && !isnan(g->daemon_refault_pps), g->daemon_refault_pps);
 	}
 	fputc('\n', r->series);
 	fflush(r->series);
@@ -935,6 +942,8 @@ static json_t *run_json(struct run *r)
 					    ju64(g->qemu_majflt - g->qemu_majflt0));
 			json_object_set_new(gj, "disk_read_bytes", ju64(g->rd_bytes - g->rd_bytes0));
 			json_object_set_new(gj, "disk_read_ops", ju64(g->rd_ops - g->rd_ops0));
+			json_object_set_new(gj, "qemu_cpu_s",
+					    json_real((double)(g->cpu_ms - g->cpu_ms0) / 1000.0));
 			host_majflt += g->qemu_majflt - g->qemu_majflt0;
 			rd_bytes += g->rd_bytes - g->rd_bytes0;
 			rd_ops += g->rd_ops - g->rd_ops0;
@@ -1113,6 +1122,7 @@ static json_t *run_one(const struct opts *o, const struct scenario *s,
 		g->idx = i;
 		snprintf(g->name, sizeof(g->name), "g%u", i + 1);
 		g->runtime_s = NAN;
+		g->daemon_refault_pps = NAN;
 		g->done_status = -1;
 		g->start_at_ms = (uint64_t)i * s->stagger_s * 1000;
 		if (o->workload_path) {
@@ -1501,7 +1511,9 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 		"workload_time_mean_s", "oom_kills", "guests_unfinished",
 		"final_balloon_mean_bytes", "slice_peak_bytes", "grant_latency_ms",
 		"stall_ms", "reinflate_s", "workload_metric", "first_grant_ms",
-		"max_wait_ms",
+		"max_wait_ms", "guests_host_majflt", "guests_disk_read_bytes",
+		"guests_disk_read_ops", "guests_swapin_pages", "guests_majflt", "io_read_ops",
+		"io_write_ops", "io_read_bytes", "io_write_bytes",
 	};
 
 	json_object_set_new(root, "scenario", json_string(s->name));
@@ -1517,6 +1529,7 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 		"timeout_s", (json_int_t)(o->timeout ? o->timeout : s->timeout_s),
 		"stagger_s", (json_int_t)s->stagger_s));
 	json_object_set_new(json_object_get(root, "config"), "metric", json_string(s->metric));
+	json_object_set_new(json_object_get(root, "config"), "storage", json_string(s->storage));
 	json_object_set_new(root, "command", json_string(o->command));
 	machine_json(root, accel);
 	for (int k = 0; k < BM_COUNT; k++) {
@@ -1532,7 +1545,8 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 			struct stat3 st = runs_stat(mr, keys[i]);
 
 			if (strstr(keys[i], "grant") || strstr(keys[i], "stall") ||
-			    strstr(keys[i], "reinflate") || strstr(keys[i], "metric")) {
+			    strstr(keys[i], "reinflate") || strstr(keys[i], "metric") ||
+			    !strncmp(keys[i], "io_", 3)) {
 				if (!st.valid)
 					continue;
 			}

@@ -558,6 +558,45 @@ static void fmt_daemon(char *buf, size_t len, const struct scen_res *r, enum ben
 	fmt_stat3(buf, len, &st, dec);
 }
 
+/* What memory cost the guests, per mode: where each mode's time went. */
+static void cost_table(FILE *md, const struct scen_res *r)
+{
+	char a[96], b[96], c[96], d[96], e[96], f[96];
+	bool io = false;
+
+	for (int m = 0; m < BM_COUNT; m++)
+		io |= stat_of(r, (enum bench_mode)m, "io_read_ops") != NULL;
+	fprintf(md, "| RUN | host swap-ins by the guests' QEMUs (major faults) | guest disk "
+		"reads (MiB) | guest disk reads (ops) | guest swap-ins (pages) | guest major "
+		"faults |%s\n|---|---|---|---|---|---|%s\n",
+		io ? " slice I/O through the throttle, read / write (ops) |" : "",
+		io ? "---|" : "");
+	for (int m = 0; m < BM_COUNT; m++) {
+		enum bench_mode mm = (enum bench_mode)m;
+
+		if (!stat_of(r, mm, "guests_host_majflt"))
+			continue;
+		fmt_stat(a, sizeof(a), stat_of(r, mm, "guests_host_majflt"), 1, 0);
+		fmt_stat(b, sizeof(b), stat_of(r, mm, "guests_disk_read_bytes"), MIB_D, 0);
+		fmt_stat(c, sizeof(c), stat_of(r, mm, "guests_disk_read_ops"), 1, 0);
+		fmt_stat(d, sizeof(d), stat_of(r, mm, "guests_swapin_pages"), 1, 0);
+		fmt_stat(e, sizeof(e), stat_of(r, mm, "guests_majflt"), 1, 0);
+		fprintf(md, "| %s | %s | %s | %s | %s | %s |", bench_mode_name(mm), a, b, c, d, e);
+		if (io) {
+			fmt_stat(a, sizeof(a), stat_of(r, mm, "io_read_ops"), 1, 0);
+			fmt_stat(f, sizeof(f), stat_of(r, mm, "io_write_ops"), 1, 0);
+			fprintf(md, " %s / %s |", a, f);
+		}
+		fprintf(md, "\n");
+	}
+	fprintf(md, "\nWhat memory cost the guests, summed over them (medians): a page the "
+		"host swapped out comes back as a major fault of its QEMU; cache a guest "
+		"lost comes back as a read of its data disk (QMP `query-blockstats`); its "
+		"own swap and file refaults are its swap-ins and major faults. Per second "
+		"in the runs' `-series.csv` (`gN_host_majflt_ps`, `gN_disk_read_mibps`, "
+		"`gN_disk_read_ops_ps`, `gN_swapin_pps`, `gN_majflt_ps`, `io_*`).\n\n");
+}
+
 static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
 			     const char *plot_link)
 {
@@ -570,6 +609,13 @@ static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
 			spike = true;
 	fprintf(md, "## %s\n\n%s\n\n", sname(r),
 		json_string_value(json_object_get(r->summary, "description")));
+	const char *storage = json_string_value(json_object_get(cfg, "storage"));
+
+	fprintf(md, "Storage: **%s**%s\n\n", storage ? storage : "ram",
+		!storage || !strcmp(storage, "ram") ?
+		" (host swap and guest disk images where the machine keeps them)" :
+		" (host swap and guest disk images on one loop device, the slice's I/O "
+		"to it throttled to the profile: bench/README.md)");
 	fprintf(md, "%lld guests x %lld MiB, slice %lld MiB, swap %lld MiB, workload `%s %s`, "
 		"stagger %lld s, run cap %lld s. Last runner invocation (runs kept from "
 		"earlier ones into the same directory count too): `%s`.\n\n",
@@ -646,6 +692,7 @@ static void scenario_section(FILE *md, struct scen_res *r, const char *plot_dir,
 		"in the series); `auto` re-inflates when another guest needs the room "
 		"the idle one holds." : "");
 	residency_table(md, r);
+	cost_table(md, r);
 
 	/* the seed's table shape, every run */
 	fprintf(md, "<details><summary>Every run</summary>\n\n");

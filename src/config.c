@@ -130,6 +130,8 @@ static const struct key keys[] = {
 	{ S_POLICY, "relax_delay", K_DURATION, PP(relax_delay_ms), 0, 3600000 },
 	{ S_POLICY, "swapin_threshold", K_DOUBLE, PP(swapin_pps_threshold), 0, 1e9 },
 	{ S_POLICY, "majflt_threshold", K_DOUBLE, PP(majflt_ps_threshold), 0, 1e9 },
+	{ S_POLICY, "refault_threshold", K_DOUBLE, PP(refault_pps_threshold), 0, 1e9 },
+	{ S_POLICY, "keep", K_DURATION, PP(keep_ms), 0, 3600000 },
 	{ S_POLICY, "uncooperative_after", K_DURATION, PP(uncoop_after_ms), 1000, 3600000 },
 	{ S_POLICY, "uncooperative_retry", K_DURATION, PP(uncoop_retry_ms), 1000, 86400000 },
 	{ S_POLICY, "interval", K_DURATION, PP(interval_ms), 0, 3600000 },

@@ -41,6 +41,7 @@
 #define GONE_AFTER_MS 5000
 /* Guest RAM residency is read with each stats sample; without samples, this often. */
 #define RAM_READ_MS 3000
+#define REFAULT_MIN_MS 500	/* shorter intervals make noisy rates */
 #define DEFAULT_BALLOON_PARENT "/machine/peripheral"
 #define ANON_BALLOON_PARENT "/machine/peripheral-anon"
 
@@ -508,9 +509,45 @@ static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void
 		request_round(v->mgr);
 }
 
+/*
+ * The guest's disk reads, with its QEMU's major faults read at the same
+ * moment: the refault rate over the interval since the last reply.
+ */
+static void on_blockstats_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
+{
+	struct vm *v = data;
+	uint64_t read_bytes, majflt = 0, now = now_ms();
+	double bps;
+
+	v->blockstats_inflight = false;
+	if (r->err) {
+		/* an old QEMU, or a peer that is not one: refaults stay unknown */
+		if (r->err == -EREMOTEIO) {
+			v->blockstats_off = true;
+			log_info(v->mgr->log, "vm %s: no query-blockstats (%s): refaults unknown",
+				 v->cfg.name, r->err_desc ? r->err_desc : "error");
+		}
+		return;
+	}
+	if (blockstats_read_bytes(r->ret, &read_bytes) < 0) {
+		v->stats_bad_replies++;
+		return;
+	}
+	if (v->ram.known && proc_majflt_read(v->mgr->host.proc_dir, v->peer_pid, &majflt) < 0)
+		majflt = v->refault.majflt;	/* a failed read is no fault */
+	if (refault_update(&v->refault, now, read_bytes, majflt, REFAULT_MIN_MS, &bps) > 0) {
+		v->refault_pps = bps / (double)PAGE_BYTES;
+		v->refault_ms = now;
+	}
+}
+
 static void send_stats_poll(struct vm *v)
 {
 	json_t *args;
+
+	if (!v->blockstats_off && !v->blockstats_inflight &&
+	    vm_execute(v, "query-blockstats", NULL, on_blockstats_reply) == 0)
+		v->blockstats_inflight = true;
 
 	if (v->stats_inflight || !v->stats_supported)
 		return;
@@ -774,6 +811,8 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 	p->free_reporting = v->free_reporting;
 	p->swapin_pps = v->rates.swapin_pps;
 	p->majflt_ps = v->rates.majflt_ps;
+	p->refault_valid = v->refault_ms && now - v->refault_ms <= m->cfg->stats_stale_ms;
+	p->refault_pps = v->refault_pps;
 	p->stats_valid = true;
 }
 
@@ -1550,6 +1589,10 @@ static json_t *vm_json(const struct manager *m, const struct vm *v, bool status_
 	json_object_set_new(o, "cache_bytes", STAT_OR_NULL(GSTAT_CACHES));
 	json_object_set_new(o, "swapin_pps", fresh ? json_real(v->rates.swapin_pps) : json_null());
 	json_object_set_new(o, "majflt_ps", fresh ? json_real(v->rates.majflt_ps) : json_null());
+	json_object_set_new(o, "refault_pps", v->pol.refault_valid ?
+			    json_real(v->refault_pps) : json_null());
+	json_object_set_new(o, "keep_bytes", now_ms() < v->pol.keep_until_ms ?
+			    json_integer((json_int_t)v->pol.keep_bytes) : json_null());
 	json_object_set_new(o, "cooldown_ms", json_integer(
 		(json_int_t)(p->cooldown_until_ms > now ? p->cooldown_until_ms - now : 0)));
 	if (status_only)

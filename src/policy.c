@@ -118,6 +118,8 @@ const char *policy_reason_name(enum policy_reason r)
 		return "give-back";
 	case REASON_IDLE_ROOM:
 		return "idle-room";
+	case REASON_REFAULT:
+		return "refault";
 	case REASON_BOOT_ROOM:
 		return "boot-room";
 	case REASON_BOUNDS:
@@ -144,6 +146,8 @@ void policy_params_default(struct policy_params *p, enum policy_kind kind)
 	p->uncoop_after_ms = 10000;
 	p->uncoop_retry_ms = 120000;
 	p->lead_ms = 2000;
+	p->refault_pps_threshold = 256;	/* 1 MiB/s, as majflt_ps */
+	p->keep_ms = 60000;
 	p->residency = true;
 	p->boot_room = true;
 	switch (kind) {
@@ -174,6 +178,11 @@ void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms)
 	vm->state = VM_OK;
 	vm->cooldown_until_ms = 0;
 	vm->retry_at_ms = 0;
+	vm->squeezed_from = 0;
+	vm->keep_bytes = 0;
+	vm->keep_until_ms = 0;
+	vm->refault_grant_ms = 0;
+	vm->no_help_until_ms = 0;
 	policy_commit(vm, actual_bytes, now_ms);
 }
 
@@ -246,6 +255,47 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 		v->retry_at_ms = now + p->uncoop_retry_ms;
 		set_out(v, v->actual_bytes, REASON_UNCOOPERATIVE);
 	}
+}
+
+#define REFAULT_HELP_MS 10000
+
+/* What the host does not reclaim below: min, or the keep while it holds. */
+static uint64_t reclaim_floor(const struct policy_vm *v, uint64_t now)
+{
+	return now < v->keep_until_ms ? MAX(v->min_bytes, v->keep_bytes) : v->min_bytes;
+}
+
+/*
+ * Memory whose loss a guest pays for is not excess. A guest refaulting
+ * faster than the threshold keeps its present size for keep_ms after the
+ * last refault: no reclaim below it. Returns true when the host had
+ * inflated its balloon (squeezed_from): the refaults are that squeeze's
+ * price, and step 2 gives it back. Unless memory did not help: a guest
+ * refaulting at least half as fast REFAULT_HELP_MS after such a grant reads
+ * more than any size holds, and for keep_ms its refaults count for nothing.
+ */
+static bool refault_check(const struct policy_params *p, uint64_t now, struct policy_vm *v)
+{
+	uint64_t size = MAX(v->actual_bytes, v->target_bytes);
+
+	if (v->squeezed_from && size + TOL_BYTES >= v->squeezed_from)
+		v->squeezed_from = 0;
+	if (!v->active || !v->refault_valid || v->refault_pps < p->refault_pps_threshold ||
+	    now < v->no_help_until_ms)
+		return false;
+	if (v->refault_grant_ms && now >= v->refault_grant_ms + REFAULT_HELP_MS) {
+		bool helped = v->refault_pps < v->refault_grant_pps / 2;
+
+		v->refault_grant_ms = 0;
+		if (!helped) {
+			v->no_help_until_ms = now + p->keep_ms;
+			v->keep_until_ms = 0;
+			return false;
+		}
+	}
+	v->keep_bytes = now < v->keep_until_ms ? MAX(v->keep_bytes, size) : size;
+	v->keep_until_ms = now + p->keep_ms;
+	return v->squeezed_from > size + TOL_BYTES;
 }
 
 /*
@@ -428,18 +478,19 @@ static size_t excess_donors(const struct policy_params *p, struct policy_vm *vms
 
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
-		uint64_t off;
+		uint64_t off, floor;
 
 		if (!vm_actionable(v) || !v->stats_valid || v->guest_pressure ||
 		    now < v->cooldown_until_ms || (whole && !v->resident_valid))
 			continue;
 		off = whole ? 0 : unbacked_bytes(v);
-		if (v->target_bytes <= v->min_bytes + off)
+		floor = reclaim_floor(v, now);
+		if (v->target_bytes <= floor + off)
 			continue;
 		d[nd++] = (struct donor){ .vm = v, .weight = v->weight, .offset = off,
 			.excess = (double)(whole ? vm_excess(v) : vm_gain(v)),
 			.cap = (double)MIN(p->step_inflate_bytes,
-					   v->target_bytes - v->min_bytes - off) };
+					   v->target_bytes - floor - off) };
 	}
 	return nd;
 }
@@ -785,8 +836,14 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	struct donor *d;
 	size_t nd = 0;
 
-	for (size_t i = 0; i < n; i++)
+	bool *refault = calloc(n ? n : 1, sizeof(*refault));
+
+	if (!refault)
+		return;	/* nothing decided this round */
+	for (size_t i = 0; i < n; i++) {
 		bookkeeping(p, now, &vms[i]);
+		refault[i] = refault_check(p, now, &vms[i]);
+	}
 
 	/* Host pressure with hysteresis; in-flight changes counted. */
 	if (proj < p->host_low_bytes || h->pressure_event ||
@@ -813,6 +870,7 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		struct policy_vm *v = &vms[i];
 		bool took = v->set_target && v->reason == REASON_GUEST_DEFLATED;
 		uint64_t grant = 0, base, target, share;
+		enum policy_reason why = REASON_GUEST_PRESSURE;
 
 		if ((!vm_actionable(v) && !took) || (!v->stats_valid && !took))
 			continue;
@@ -823,11 +881,21 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		if (v->swapin_pps > p->swapin_pps_threshold ||
 		    v->majflt_ps > p->majflt_ps_threshold || took)
 			grant = MAX(grant, v->buffer_bytes);
+		/* Refaulting after the host squeezed it: the squeeze back, a
+		 * buffer's worth a round. */
+		base = MAX(v->actual_bytes, v->target_bytes);
+		if (refault[i] && !grant) {
+			grant = MIN(v->buffer_bytes, v->squeezed_from - base);
+			why = REASON_REFAULT;
+			if (!v->refault_grant_ms) {
+				v->refault_grant_ms = now;
+				v->refault_grant_pps = v->refault_pps;
+			}
+		}
 		if (!grant)
 			continue;
 		v->guest_pressure = true;
 		v->cooldown_until_ms = now + p->cooldown_ms;
-		base = MAX(v->actual_bytes, v->target_bytes);
 		target = MIN(v->max_bytes, base + round_mib(grant + MIB - 1));
 		/*
 		 * Beyond its share a guest gets only what the host spares: above
@@ -843,13 +911,14 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 			target = MAX(share, MIN(target, base + (uint64_t)MAX(spare, 0)));
 		}
 		if (target > base + TOL_BYTES) {
-			set_out(v, target, REASON_GUEST_PRESSURE);
+			set_out(v, target, why);
 			grants += target - base;
 		}
 	}
 	eff_avail -= (int64_t)grants;
 	h->grant_bytes = grants;
 
+	free(refault);
 	d = calloc(n ? n : 1, sizeof(*d));
 	if (!d)
 		return;	/* nothing decided this round */
@@ -936,5 +1005,10 @@ void policy_round(const struct policy_params *p, struct policy_host *h,
 		if (v->set_target && v->new_target_bytes == v->target_bytes &&
 		    v->reason != REASON_GUEST_DEFLATED)
 			v->set_target = false;
+		/* Where the host began taking: what a refaulting guest gets back. */
+		if (v->set_target && v->new_target_bytes < v->target_bytes && !v->squeezed_from &&
+		    (v->reason == REASON_HOST_RECLAIM || v->reason == REASON_BOOT_ROOM ||
+		     v->reason == REASON_IDLE_ROOM))
+			v->squeezed_from = v->target_bytes;
 	}
 }

@@ -41,6 +41,7 @@ enum policy_reason {
 	REASON_HOST_RECLAIM,	/* host short: inflate from excess */
 	REASON_GIVEBACK,	/* host relaxed: return memory slowly */
 	REASON_IDLE_ROOM,	/* move unbacked room to a guest that needs it */
+	REASON_REFAULT,		/* give back a squeeze the guest pays for in refaults */
 	REASON_BOOT_ROOM,	/* a booting guest's untouched memory beyond the host's room */
 	REASON_BOUNDS,		/* min/max changed */
 	REASON_UNCOOPERATIVE,	/* stop pushing: target := actual */
@@ -62,6 +63,8 @@ struct policy_params {
 	uint64_t uncoop_retry_ms;	/* try an uncooperative VM again after */
 	uint64_t interval_ms;		/* proxmox/mom: act at most this often */
 	uint64_t lead_ms;		/* project a falling avail this far ahead */
+	double refault_pps_threshold;	/* auto: refaulting faster: memory is used */
+	uint64_t keep_ms;		/* auto: a refaulting guest keeps its size this long */
 	bool residency;			/* auto: count only backed memory (default on) */
 	bool boot_room;			/* auto: cap booting guests' untouched memory (on) */
 };
@@ -120,6 +123,14 @@ struct policy_vm {
 	/* The guest reports its free memory (virtio free page reporting):
 	 * its free memory is the host's within seconds, balloon or not. */
 	bool free_reporting;
+	/*
+	 * Refaults: how fast memory the guest lost comes back (4 KiB pages/s
+	 * over the last stats interval), seen by the host without any guest
+	 * driver: reads of its disks (cache it no longer holds) plus its
+	 * QEMU's major faults (RAM the host swapped out).
+	 */
+	bool refault_valid;
+	double refault_pps;
 
 	/* policy memory (kept by the caller between rounds) */
 	enum vm_state state;	/* VM_OK, VM_GUEST_DEFLATED or VM_UNCOOPERATIVE */
@@ -128,6 +139,12 @@ struct policy_vm {
 	uint64_t actual_at_set;	/* actual at that moment */
 	uint64_t cooldown_until_ms;
 	uint64_t retry_at_ms;	/* uncooperative: when to try again */
+	uint64_t squeezed_from;	/* target before the host began inflating (0: none) */
+	uint64_t keep_bytes;	/* keep: no reclaim below this ... */
+	uint64_t keep_until_ms;	/* ... until then */
+	uint64_t refault_grant_ms;	/* last squeeze given back for refaults */
+	double refault_grant_pps;	/* the refault rate then */
+	uint64_t no_help_until_ms;	/* memory did not stop its refaults */
 
 	/* outputs of the last round */
 	bool set_target;	/* send new_target_bytes to QEMU */

@@ -1245,6 +1245,131 @@ static void test_sustained_shortage_takes_unbacked_memory(void **state)
 	assert_int_equal(h.unmet_since_ms, 0);
 }
 
+/* ---- refaults: memory whose loss the guest pays for is not excess ---- */
+
+/* Host short by 150 MiB; A refaults at 512 pages/s (2 MiB/s), B does not. */
+static void test_refaulting_guest_is_no_donor(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
+
+	v[0].refault_valid = v[1].refault_valid = true;
+	v[0].refault_pps = 512;
+	v[1].refault_pps = 10;
+	policy_round(&p, &h, v, 2);
+	/* A has the most excess, but it uses it: B gives all the need */
+	assert_false(v[0].set_target);
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 150));
+	assert_int_equal(v[0].keep_bytes, M(1024));
+	assert_int_equal(v[0].keep_until_ms, h.now_ms + p.keep_ms);
+	/* below the threshold it is a donor like any other */
+	v[0].refault_pps = 100;
+	v[0].keep_until_ms = 0;
+	v[1] = vm(1024, 400);
+	policy_round(&p, &h, v, 2);
+	assert_true(v[0].set_target);
+}
+
+/* The keep outlives the refaults by keep_ms, then lapses. */
+static void test_keep_lasts_keep_ms(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
+
+	v[0].refault_valid = true;
+	v[0].refault_pps = 1000;
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_true(v[1].set_target);
+	v[0].refault_pps = 0;		/* quiet from now on */
+	h.now_ms += p.keep_ms - 1000;
+	v[1] = vm(1024, 400);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);	/* still kept */
+	h.now_ms += 2000;
+	v[1] = vm(1024, 400);
+	policy_round(&p, &h, v, 2);
+	assert_true(v[0].set_target);	/* lapsed: the most excess, gives first */
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+}
+
+/*
+ * Squeezed by the host, then refaulting: the squeeze comes back (a buffer
+ * a round), and the guest is kept there.
+ */
+static void test_squeeze_given_back_on_refaults(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	struct policy_vm v[1] = { vm(1024, 500) };
+
+	policy_round(&p, &h, v, 1);	/* need 150: 1024 -> 874 */
+	assert_int_equal(v[0].new_target_bytes, M(874));
+	assert_int_equal(v[0].squeezed_from, M(1024));
+	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	v[0].actual_bytes = M(874);
+	v[0].avail_bytes = M(350);
+	h.avail_bytes = M(500);	/* relaxed, nothing to spare beyond high */
+	h.now_ms += 3000;
+	v[0].refault_valid = true;
+	v[0].refault_pps = 2000;	/* re-reading what it lost */
+	policy_round(&p, &h, v, 1);
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_REFAULT);
+	assert_int_equal(v[0].new_target_bytes, M(974));	/* a buffer back */
+	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	v[0].actual_bytes = M(974);
+	h.now_ms += 1000;
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].new_target_bytes, M(1024));	/* the rest, no more */
+	policy_commit(&v[0], M(1024), h.now_ms);
+	v[0].actual_bytes = M(1024);
+	h.now_ms += 1000;
+	v[0].refault_pps = 100;		/* it helped */
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	assert_int_equal(v[0].squeezed_from, 0);
+	/* host short again: the guest keeps what it re-read */
+	h.avail_bytes = M(50);
+	h.now_ms += 1000;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+}
+
+/*
+ * A guest whose refaults memory does not stop (it streams more than any
+ * size holds) is not protected by them: after REFAULT_HELP_MS (10 s) at
+ * the same rate it is a donor again, for keep_ms.
+ */
+static void test_refaults_memory_does_not_stop_are_ignored(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	struct policy_vm v[1] = { vm(1024, 500) };
+
+	policy_round(&p, &h, v, 1);
+	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	v[0].actual_bytes = M(874);
+	h.avail_bytes = M(300);
+	v[0].refault_valid = true;
+	v[0].refault_pps = 4000;
+	h.now_ms += 3000;
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].reason, REASON_REFAULT);
+	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	v[0].actual_bytes = v[0].new_target_bytes;
+	/* 10 s on, still streaming at 4000 pages/s, host short again */
+	h.now_ms += 10000;
+	h.avail_bytes = M(50);
+	v[0].cooldown_until_ms = 0;
+	policy_round(&p, &h, v, 1);
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+	assert_true(v[0].no_help_until_ms > h.now_ms);
+}
+
 static void test_random_invariants(void **state)
 {
 	enum policy_kind kinds[] = { POLICY_AUTO, POLICY_PROXMOX, POLICY_MOM,
@@ -1381,6 +1506,10 @@ int main(void)
 		cmocka_unit_test(test_sustained_shortage_takes_unbacked_memory),
 		cmocka_unit_test(test_boot_room_holds_booting_guests_to_their_share),
 		cmocka_unit_test(test_booting_guest_is_not_uncooperative),
+		cmocka_unit_test(test_refaulting_guest_is_no_donor),
+		cmocka_unit_test(test_keep_lasts_keep_ms),
+		cmocka_unit_test(test_squeeze_given_back_on_refaults),
+		cmocka_unit_test(test_refaults_memory_does_not_stop_are_ignored),
 		cmocka_unit_test(test_random_invariants),
 	};
 
