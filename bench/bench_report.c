@@ -266,6 +266,59 @@ static const char *sname(const struct scen_res *r)
 	return s ? s : "?";
 }
 
+static double swap_med(const struct scen_res *r, enum bench_mode m)
+{
+	return stat_med(r, m, "host_swap_in_pages") + stat_med(r, m, "host_swap_out_pages");
+}
+
+/* The scenario's figure of merit, higher is better: its metric, or minus its time. */
+static double merit_med(const struct scen_res *r, enum bench_mode m, bool has_metric)
+{
+	return has_metric ? stat_med(r, m, "workload_metric")
+			  : -stat_med(r, m, "workload_time_s");
+}
+
+static const char *storage_of(const struct scen_res *r)
+{
+	const char *st = json_string_value(json_object_get(json_object_get(r->summary,
+									  "config"), "storage"));
+
+	return st ? st : "ram";
+}
+
+/*
+ * Guests must not pay for the host's savings: auto at least as good as the
+ * better of none and fpr on the scenario's merit (within `slack`, 1.0 =
+ * none), and its host swap at most swap_frac of fpr's (skipped when
+ * swap_frac is 0).
+ */
+static void beats_baselines(FILE *md, const struct scen_res *r, double slack, double swap_frac)
+{
+	const char *metric = json_string_value(json_object_get(
+		json_object_get(r->summary, "config"), "metric"));
+	bool has_m = metric && metric[0];
+	double a = merit_med(r, BM_AUTO, has_m), nm = merit_med(r, BM_NONE, has_m);
+	double f = merit_med(r, BM_FPR, has_m), best = isnan(nm) ? f : isnan(f) ? nm : fmax(nm, f);
+	double as = swap_med(r, BM_AUTO), fs = swap_med(r, BM_FPR);
+
+	if (!isnan(a) && !isnan(best)) {
+		bool ok = has_m ? a >= best * slack : -a <= -best * slack;
+
+		if (has_m)
+			fprintf(md, "| %s (%s): auto's %s >= %s the better of none and fpr | "
+				"%.0f vs %.0f | %s |\n", sname(r), storage_of(r), metric,
+				slack == 1.0 ? "" : "1/1.10 x", a, best, ok ? "yes" : "**no**");
+		else
+			fprintf(md, "| %s (%s): auto's time <= %.2f x the better of none and fpr | "
+				"%.1f vs %.1f s (%.2fx) | %s |\n", sname(r), storage_of(r), slack,
+				-a, -best, a / best, ok ? "yes" : "**no**");
+	}
+	if (swap_frac > 0 && !isnan(as) && !isnan(fs))
+		fprintf(md, "| %s (%s): auto's host swap in+out <= %.0f%% of fpr's | %.0f vs %.0f "
+			"pages (%.1f%%) | %s |\n", sname(r), storage_of(r), 100 * swap_frac, as, fs,
+			fs > 0 ? 100 * as / fs : 0, as <= swap_frac * fs ? "yes" : "**no**");
+}
+
 static void targets(FILE *md, struct scen_res *res, size_t n)
 {
 	fprintf(md, "## Targets\n\nChecked by the report generator against the medians "
@@ -274,45 +327,30 @@ static void targets(FILE *md, struct scen_res *res, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct scen_res *r = &res[i];
 		const char *s = sname(r);
+		bool ram = !strcmp(storage_of(r), "ram");
 		double v, w;
 
-		if (!strcmp(s, "seed-small")) {
-			double a_in = stat_med(r, BM_AUTO, "host_swap_in_pages");
-			double a_out = stat_med(r, BM_AUTO, "host_swap_out_pages");
-			double n_in = stat_med(r, BM_NONE, "host_swap_in_pages");
-			double n_out = stat_med(r, BM_NONE, "host_swap_out_pages");
-
-			if (!isnan(a_in) && !isnan(n_in)) {
-				v = a_in + a_out;
-				w = n_in + n_out;
-				fprintf(md, "| seed-small: auto host swap-in+out <= 1%% of none | "
-					"%.0f vs %.0f pages (%.2f%%) | %s |\n", v, w,
+		if (!strcmp(s, "seed-small") || !strcmp(s, "cache-stream")) {
+			/* on this machine's own disk, guest-side work is overpriced:
+			 * 10% slack on time, no swap target (bench/README.md) */
+			if (ram)
+				beats_baselines(md, r, 1.10, 0);
+			else
+				beats_baselines(md, r, 1.0, 0.10);
+		}
+		if (!strcmp(s, "seed-fit")) {
+			v = swap_med(r, BM_AUTO);
+			w = swap_med(r, BM_NONE);
+			if (!isnan(v) && !isnan(w))
+				fprintf(md, "| seed-fit (%s): auto host swap-in+out <= 1%% of none | "
+					"%.0f vs %.0f pages (%.2f%%) | %s |\n", storage_of(r), v, w,
 					w > 0 ? 100 * v / w : 0, v <= 0.01 * w ? "yes" : "**no**");
-			}
 			v = stat_med(r, BM_AUTO, "workload_time_s");
 			w = stat_med(r, BM_UNPRESSURED, "workload_time_s");
 			if (!isnan(v) && !isnan(w))
-				fprintf(md, "| seed-small: auto time <= 1.10 x unpressured | %.1f s vs "
-					"%.1f s (%.2fx) | %s |\n", v, w, v / w,
-					v <= 1.10 * w ? "yes" : "**no**");
-			for (enum bench_mode m = BM_FPR; m <= BM_MOM; m++) {
-				double as, os, at, ot;
-
-				if (m == BM_STATIC)
-					continue;
-				as = stat_med(r, BM_AUTO, "host_swap_in_pages") +
-				     stat_med(r, BM_AUTO, "host_swap_out_pages");
-				os = stat_med(r, m, "host_swap_in_pages") +
-				     stat_med(r, m, "host_swap_out_pages");
-				at = stat_med(r, BM_AUTO, "workload_time_s");
-				ot = stat_med(r, m, "workload_time_s");
-				if (isnan(as) || isnan(os))
-					continue;
-				fprintf(md, "| seed-small: auto no worse than %s (swap, time) | "
-					"swap %.0f vs %.0f pages, time %.1f vs %.1f s | %s |\n",
-					bench_mode_name(m), as, os, at, ot,
-					as <= os && (isnan(ot) || at <= ot) ? "yes" : "**no**");
-			}
+				fprintf(md, "| seed-fit (%s): auto time <= 1.05 x unpressured | %.1f s "
+					"vs %.1f s (%.2fx) | %s |\n", storage_of(r), v, w, v / w,
+					v <= 1.05 * w ? "yes" : "**no**");
 		}
 	}
 }

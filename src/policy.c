@@ -181,7 +181,8 @@ void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms)
 	vm->squeezed_from = 0;
 	vm->keep_bytes = 0;
 	vm->keep_until_ms = 0;
-	vm->refault_grant_ms = 0;
+	vm->refault_since_ms = 0;
+	vm->refault_last_ms = 0;
 	vm->no_help_until_ms = 0;
 	policy_commit(vm, actual_bytes, now_ms);
 }
@@ -257,7 +258,8 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 	}
 }
 
-#define REFAULT_HELP_MS 10000
+#define REFAULT_GAP_MS	5000	/* refaults closer than this: one episode */
+#define REFAULT_HELP_MS	15000	/* an episode this long: memory does not help */
 
 /* What the host does not reclaim below: min, or the keep while it holds. */
 static uint64_t reclaim_floor(const struct policy_vm *v, uint64_t now)
@@ -267,12 +269,14 @@ static uint64_t reclaim_floor(const struct policy_vm *v, uint64_t now)
 
 /*
  * Memory whose loss a guest pays for is not excess. A guest refaulting
- * faster than the threshold keeps its present size for keep_ms after the
- * last refault: no reclaim below it. Returns true when the host had
- * inflated its balloon (squeezed_from): the refaults are that squeeze's
- * price, and step 2 gives it back. Unless memory did not help: a guest
- * refaulting at least half as fast REFAULT_HELP_MS after such a grant reads
- * more than any size holds, and for keep_ms its refaults count for nothing.
+ * faster than the threshold keeps its present size for keep_ms after its
+ * last refault: no reclaim below it, not even toward its share. Returns
+ * true when the host had inflated its balloon (squeezed_from): the refaults
+ * are that squeeze's price, and step 2 gives it back. Memory helps a guest
+ * when its refaults stop: one that has refaulted for REFAULT_HELP_MS on end,
+ * whatever it was given, reads more than any size holds (a stream, or a
+ * guest reading its disk to hold on to memory), and for keep_ms its
+ * refaults count for nothing.
  */
 static bool refault_check(const struct policy_params *p, uint64_t now, struct policy_vm *v)
 {
@@ -283,15 +287,14 @@ static bool refault_check(const struct policy_params *p, uint64_t now, struct po
 	if (!v->active || !v->refault_valid || v->refault_pps < p->refault_pps_threshold ||
 	    now < v->no_help_until_ms)
 		return false;
-	if (v->refault_grant_ms && now >= v->refault_grant_ms + REFAULT_HELP_MS) {
-		bool helped = v->refault_pps < v->refault_grant_pps / 2;
-
-		v->refault_grant_ms = 0;
-		if (!helped) {
-			v->no_help_until_ms = now + p->keep_ms;
-			v->keep_until_ms = 0;
-			return false;
-		}
+	if (!v->refault_last_ms || now > v->refault_last_ms + REFAULT_GAP_MS)
+		v->refault_since_ms = now;
+	v->refault_last_ms = now;
+	if (now - v->refault_since_ms >= REFAULT_HELP_MS) {
+		v->no_help_until_ms = now + p->keep_ms;
+		v->keep_until_ms = 0;
+		v->refault_last_ms = 0;
+		return false;
 	}
 	v->keep_bytes = now < v->keep_until_ms ? MAX(v->keep_bytes, size) : size;
 	v->keep_until_ms = now + p->keep_ms;
@@ -579,7 +582,8 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
-		uint64_t floor = MAX(fair_share(vms, n, v, pool), v->min_bytes);
+		uint64_t floor = MAX(MAX(fair_share(vms, n, v, pool), v->min_bytes),
+				     reclaim_floor(v, h->now_ms));
 		/* The share bounds what the host backs, not the logical size. */
 		uint64_t held = v->resident_valid ? MIN(v->resident_bytes, v->target_bytes)
 						  : v->target_bytes;
@@ -887,10 +891,6 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		if (refault[i] && !grant) {
 			grant = MIN(v->buffer_bytes, v->squeezed_from - base);
 			why = REASON_REFAULT;
-			if (!v->refault_grant_ms) {
-				v->refault_grant_ms = now;
-				v->refault_grant_pps = v->refault_pps;
-			}
 		}
 		if (!grant)
 			continue;

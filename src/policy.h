@@ -142,8 +142,8 @@ struct policy_vm {
 	uint64_t squeezed_from;	/* target before the host began inflating (0: none) */
 	uint64_t keep_bytes;	/* keep: no reclaim below this ... */
 	uint64_t keep_until_ms;	/* ... until then */
-	uint64_t refault_grant_ms;	/* last squeeze given back for refaults */
-	double refault_grant_pps;	/* the refault rate then */
+	uint64_t refault_since_ms;	/* the present refault episode began */
+	uint64_t refault_last_ms;	/* last round that saw refaults */
 	uint64_t no_help_until_ms;	/* memory did not stop its refaults */
 
 	/* outputs of the last round */

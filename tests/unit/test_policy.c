@@ -1340,31 +1340,36 @@ static void test_squeeze_given_back_on_refaults(void **state)
 
 /*
  * A guest whose refaults memory does not stop (it streams more than any
- * size holds) is not protected by them: after REFAULT_HELP_MS (10 s) at
- * the same rate it is a donor again, for keep_ms.
+ * size holds, or reads its disk to hold on to memory) is not protected by
+ * them: after 15 s of refaults on end it is a donor again, for keep_ms.
+ * Refaults with quiet gaps of 5 s or more are separate episodes.
  */
 static void test_refaults_memory_does_not_stop_are_ignored(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
 	struct policy_host h = host(4096, 50);
-	struct policy_vm v[1] = { vm(1024, 500) };
+	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
 
-	policy_round(&p, &h, v, 1);
-	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
-	v[0].actual_bytes = M(874);
-	h.avail_bytes = M(300);
-	v[0].refault_valid = true;
-	v[0].refault_pps = 4000;
-	h.now_ms += 3000;
-	policy_round(&p, &h, v, 1);
-	assert_int_equal(v[0].reason, REASON_REFAULT);
-	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
-	v[0].actual_bytes = v[0].new_target_bytes;
-	/* 10 s on, still streaming at 4000 pages/s, host short again */
-	h.now_ms += 10000;
-	h.avail_bytes = M(50);
-	v[0].cooldown_until_ms = 0;
-	policy_round(&p, &h, v, 1);
+	v[0].refault_valid = v[1].refault_valid = true;
+	/* A: bursts of refaults 6 s apart, for a minute: kept all along */
+	for (int t = 0; t < 60; t++) {
+		v[0].refault_pps = t % 6 == 0 ? 4000 : 0;
+		v[1] = vm(1024, 400);
+		v[1].refault_valid = true;
+		policy_round(&p, &h, v, 2);
+		assert_false(v[0].set_target);
+		h.now_ms += 1000;
+	}
+	/* now it refaults every second: kept for 15 s, then a donor */
+	for (int t = 0; t <= 15; t++) {
+		v[0].refault_pps = 4000;
+		v[1] = vm(1024, 400);
+		v[1].refault_valid = true;
+		policy_round(&p, &h, v, 2);
+		if (t < 15)
+			assert_false(v[0].set_target);
+		h.now_ms += 1000;
+	}
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
 	assert_true(v[0].no_help_until_ms > h.now_ms);
