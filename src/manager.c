@@ -447,8 +447,7 @@ static bool quick_guest_pressure(const struct vm *v)
 
 	return (gstat_known(&v->stats, GSTAT_AVAIL) &&
 		v->stats.val[GSTAT_AVAIL] < v->pol.buffer_bytes) ||
-	       v->rates.swapin_pps > p->swapin_pps_threshold ||
-	       v->rates.majflt_ps > p->majflt_ps_threshold;
+	       (v->refault_ms && v->refault_pps >= p->refault_pps_threshold);
 }
 
 static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
@@ -538,6 +537,8 @@ static void on_blockstats_reply(struct qmp_client *c, const struct qmp_reply *r,
 	if (refault_update(&v->refault, now, read_bytes, majflt, REFAULT_MIN_MS, &bps) > 0) {
 		v->refault_pps = bps / (double)PAGE_BYTES;
 		v->refault_ms = now;
+		if (v->setup == SETUP_DONE && quick_guest_pressure(v))
+			request_round(v->mgr);
 	}
 }
 
@@ -809,8 +810,6 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 	p->resident_bytes = v->stats_resident;
 	p->swapped_bytes = v->stats_swapped;
 	p->free_reporting = v->free_reporting;
-	p->swapin_pps = v->rates.swapin_pps;
-	p->majflt_ps = v->rates.majflt_ps;
 	p->refault_valid = v->refault_ms && now - v->refault_ms <= m->cfg->stats_stale_ms;
 	p->refault_pps = v->refault_pps;
 	p->stats_valid = true;
@@ -1688,15 +1687,15 @@ json_t *manager_dump(const struct manager *m, bool status_only)
 		"grant_bytes", (json_int_t)ph->grant_bytes,
 		"giveback_bytes", (json_int_t)ph->giveback_bytes));
 	json_object_set_new(root, "params", json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I}",
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I}",
 		"deadband_bytes", (json_int_t)m->params.deadband_bytes,
 		"step_inflate_bytes", (json_int_t)m->params.step_inflate_bytes,
 		"giveback_bytes", (json_int_t)m->params.giveback_bytes,
 		"cooldown_ms", (json_int_t)m->params.cooldown_ms,
 		"relax_delay_ms", (json_int_t)m->params.relax_delay_ms,
 		"interval_ms", (json_int_t)m->params.interval_ms,
-		"swapin_pps_threshold", m->params.swapin_pps_threshold,
-		"majflt_ps_threshold", m->params.majflt_ps_threshold,
+		"refault_pps_threshold", m->params.refault_pps_threshold,
+		"keep_ms", (json_int_t)m->params.keep_ms,
 		"uncooperative_after_ms", (json_int_t)m->params.uncoop_after_ms,
 		"uncooperative_retry_ms", (json_int_t)m->params.uncoop_retry_ms,
 		"tick_ms", (json_int_t)m->cfg->tick_ms,

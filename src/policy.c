@@ -9,9 +9,11 @@
  *     that makes no progress for uncoop_after_ms is uncooperative: stop
  *     pushing (target := actual) and retry much later.
  *  2. Guest wins: a guest that has used up half its buffer (available memory
- *     under buffer/2), or is paging in (swap-in or major-fault rate over a
- *     threshold), is deflated now to 1.5 buffers of available memory, up to
- *     its max. Beyond its weight's share of the pool (the host's memory
+ *     under buffer/2), or refaults (its disk reads plus its QEMU's major
+ *     faults, measured by the host, over a threshold), is deflated now to
+ *     1.5 buffers of available memory, up to its max. A refaulting guest
+ *     keeps its size for keep_ms after its last refault: no reclaim below
+ *     it (refault_check). Beyond its weight's share of the pool (the host's memory
  *     above low, less what the host uses besides the guests' RAM) a guest
  *     gets only what the host can spare: a lying guest cannot take memory
  *     the others need. During its cool-down the host does not
@@ -141,12 +143,10 @@ void policy_params_default(struct policy_params *p, enum policy_kind kind)
 	p->step_inflate_bytes = 256 * MIB;
 	p->giveback_bytes = 16 * MIB;
 	p->cooldown_ms = 20000;
-	p->swapin_pps_threshold = 64;
-	p->majflt_ps_threshold = 256;
 	p->uncoop_after_ms = 10000;
 	p->uncoop_retry_ms = 120000;
 	p->lead_ms = 2000;
-	p->refault_pps_threshold = 256;	/* 1 MiB/s, as majflt_ps */
+	p->refault_pps_threshold = 256;	/* 1 MiB/s */
 	p->keep_ms = 60000;
 	p->residency = true;
 	p->boot_room = true;
@@ -178,7 +178,6 @@ void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms)
 	vm->state = VM_OK;
 	vm->cooldown_until_ms = 0;
 	vm->retry_at_ms = 0;
-	vm->squeezed_from = 0;
 	vm->keep_bytes = 0;
 	vm->keep_until_ms = 0;
 	vm->refault_since_ms = 0;
@@ -269,21 +268,18 @@ static uint64_t reclaim_floor(const struct policy_vm *v, uint64_t now)
 
 /*
  * Memory whose loss a guest pays for is not excess. A guest refaulting
- * faster than the threshold keeps its present size for keep_ms after its
- * last refault: no reclaim below it, not even toward its share. Returns
- * true when the host had inflated its balloon (squeezed_from): the refaults
- * are that squeeze's price, and step 2 gives it back. Memory helps a guest
- * when its refaults stop: one that has refaulted for REFAULT_HELP_MS on end,
+ * faster than the threshold is short of memory: step 2 grants it a buffer,
+ * and it keeps its size for keep_ms after its last refault - no reclaim
+ * below it, not even toward its share. Memory helps a guest when its
+ * refaults stop: one that has refaulted for REFAULT_HELP_MS on end,
  * whatever it was given, reads more than any size holds (a stream, or a
  * guest reading its disk to hold on to memory), and for keep_ms its
- * refaults count for nothing.
+ * refaults count for nothing. Returns whether they count this round.
  */
 static bool refault_check(const struct policy_params *p, uint64_t now, struct policy_vm *v)
 {
 	uint64_t size = MAX(v->actual_bytes, v->target_bytes);
 
-	if (v->squeezed_from && size + TOL_BYTES >= v->squeezed_from)
-		v->squeezed_from = 0;
 	if (!v->active || !v->refault_valid || v->refault_pps < p->refault_pps_threshold ||
 	    now < v->no_help_until_ms)
 		return false;
@@ -291,14 +287,16 @@ static bool refault_check(const struct policy_params *p, uint64_t now, struct po
 		v->refault_since_ms = now;
 	v->refault_last_ms = now;
 	if (now - v->refault_since_ms >= REFAULT_HELP_MS) {
+		/* nor does the cool-down they earned it */
 		v->no_help_until_ms = now + p->keep_ms;
 		v->keep_until_ms = 0;
+		v->cooldown_until_ms = MIN(v->cooldown_until_ms, now);
 		v->refault_last_ms = 0;
 		return false;
 	}
 	v->keep_bytes = now < v->keep_until_ms ? MAX(v->keep_bytes, size) : size;
 	v->keep_until_ms = now + p->keep_ms;
-	return v->squeezed_from > size + TOL_BYTES;
+	return true;
 }
 
 /*
@@ -880,20 +878,15 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 			continue;
 		if (v->stats_valid && v->avail_bytes < v->buffer_bytes / 2)
 			grant = v->buffer_bytes + v->buffer_bytes / 2 - v->avail_bytes;
-		/* Paging in, or deflating on its own (the stock driver does it
+		/* Refaulting, or deflating on its own (the stock driver does it
 		 * only at OOM): give it a buffer's worth on top, now. */
-		if (v->swapin_pps > p->swapin_pps_threshold ||
-		    v->majflt_ps > p->majflt_ps_threshold || took)
-			grant = MAX(grant, v->buffer_bytes);
-		/* Refaulting after the host squeezed it: the squeeze back, a
-		 * buffer's worth a round. */
-		base = MAX(v->actual_bytes, v->target_bytes);
-		if (refault[i] && !grant) {
-			grant = MIN(v->buffer_bytes, v->squeezed_from - base);
+		if (refault[i] && !grant && !took)
 			why = REASON_REFAULT;
-		}
+		if (refault[i] || took)
+			grant = MAX(grant, v->buffer_bytes);
 		if (!grant)
 			continue;
+		base = MAX(v->actual_bytes, v->target_bytes);
 		v->guest_pressure = true;
 		v->cooldown_until_ms = now + p->cooldown_ms;
 		target = MIN(v->max_bytes, base + round_mib(grant + MIB - 1));
@@ -913,6 +906,8 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		if (target > base + TOL_BYTES) {
 			set_out(v, target, why);
 			grants += target - base;
+			if (refault[i])		/* what it is given for its refaults is kept too */
+				v->keep_bytes = MAX(v->keep_bytes, target);
 		}
 	}
 	eff_avail -= (int64_t)grants;
@@ -1005,10 +1000,5 @@ void policy_round(const struct policy_params *p, struct policy_host *h,
 		if (v->set_target && v->new_target_bytes == v->target_bytes &&
 		    v->reason != REASON_GUEST_DEFLATED)
 			v->set_target = false;
-		/* Where the host began taking: what a refaulting guest gets back. */
-		if (v->set_target && v->new_target_bytes < v->target_bytes && !v->squeezed_from &&
-		    (v->reason == REASON_HOST_RECLAIM || v->reason == REASON_BOOT_ROOM ||
-		     v->reason == REASON_IDLE_ROOM))
-			v->squeezed_from = v->target_bytes;
 	}
 }

@@ -174,21 +174,30 @@ static void test_guest_pressure_wins_under_host_pressure(void **state)
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 256));	/* step cap */
 }
 
-static void test_guest_pressure_from_swapin_rate(void **state)
+/* Refaulting (disk reads + host swap-ins, measured by the host): a buffer more. */
+static void test_guest_pressure_from_refaults(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
 	struct policy_host h = host(4096, 2000);
 	struct policy_vm v[1] = { vm(600, 300) };
 
-	v[0].swapin_pps = 500;
+	v[0].refault_valid = true;
+	v[0].refault_pps = 500;
 	policy_round(&p, &h, v, 1);
 	assert_true(v[0].guest_pressure);
+	assert_int_equal(v[0].reason, REASON_REFAULT);
 	assert_int_equal(v[0].new_target_bytes, M(700));	/* + buffer */
 
+	/* below the threshold, or not measured: nothing */
 	v[0] = vm(600, 300);
-	v[0].majflt_ps = 10000;
+	v[0].refault_valid = true;
+	v[0].refault_pps = 255;
 	policy_round(&p, &h, v, 1);
-	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
+	assert_false(v[0].set_target);
+	v[0] = vm(600, 300);
+	v[0].refault_pps = 1e6;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
 }
 
 static void test_guest_pressure_capped_at_max(void **state)
@@ -558,9 +567,9 @@ static void test_lying_guest_gets_its_share_only(void **state)
 	struct policy_host h = host(2048, 24);	/* holds nothing else */
 	struct policy_vm v[2] = { vm(1024, 0), vm(1024, 400) };
 
-	/* the liar: zero available, absurd rates, at its share already */
-	v[0].swapin_pps = INFINITY;
-	v[0].majflt_ps = 1e12;
+	/* the liar: zero available, absurd refaults, at its share already */
+	v[0].refault_valid = true;
+	v[0].refault_pps = INFINITY;
 	v[0].max_bytes = M(2048);
 	v[0].actual_bytes = v[0].target_bytes = v[0].actual_at_set = M(1000);
 	for (int i = 0; i < 50; i++) {
@@ -621,7 +630,6 @@ static void test_liar_above_share_pushed_back(void **state)
 
 	/* the liar got memory while the host had it; now the host is short */
 	v[0].max_bytes = M(2048);
-	v[0].swapin_pps = 1e9;
 	v[1].max_bytes = M(2048);
 	h.pressured = true;
 	policy_round(&p, &h, v, 2);
@@ -897,7 +905,6 @@ static void test_share_floor_applies_to_backed_memory(void **state)
 	struct policy_vm v[2] = { vm_backed(1500, 0, 0, 900), vm(1248, 40) };
 
 	v[0].max_bytes = v[1].max_bytes = M(2048);
-	v[0].swapin_pps = 1e9;
 	h.pressured = true;
 	policy_round(&p, &h, v, 2);
 	assert_true(h.need_bytes > 0);
@@ -907,7 +914,6 @@ static void test_share_floor_applies_to_backed_memory(void **state)
 	v[0] = vm_backed(1500, 0, 0, 1300);
 	v[1] = vm(848, 40);
 	v[0].max_bytes = v[1].max_bytes = M(2048);
-	v[0].swapin_pps = 1e9;
 	h = host(2148, 0);
 	h.pressured = true;
 	policy_round(&p, &h, v, 2);
@@ -1263,9 +1269,11 @@ static void test_refaulting_guest_is_no_donor(void **state)
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 150));
 	assert_int_equal(v[0].keep_bytes, M(1024));
 	assert_int_equal(v[0].keep_until_ms, h.now_ms + p.keep_ms);
+	assert_true(v[0].cooldown_until_ms > h.now_ms);	/* short of memory */
 	/* below the threshold it is a donor like any other */
 	v[0].refault_pps = 100;
 	v[0].keep_until_ms = 0;
+	v[0].cooldown_until_ms = 0;
 	v[1] = vm(1024, 400);
 	policy_round(&p, &h, v, 2);
 	assert_true(v[0].set_target);
@@ -1296,8 +1304,8 @@ static void test_keep_lasts_keep_ms(void **state)
 }
 
 /*
- * Squeezed by the host, then refaulting: the squeeze comes back (a buffer
- * a round), and the guest is kept there.
+ * Squeezed by the host, then refaulting: a buffer back each round while it
+ * refaults, and once its refaults stop it keeps what it got.
  */
 static void test_squeeze_given_back_on_refaults(void **state)
 {
@@ -1307,11 +1315,10 @@ static void test_squeeze_given_back_on_refaults(void **state)
 
 	policy_round(&p, &h, v, 1);	/* need 150: 1024 -> 874 */
 	assert_int_equal(v[0].new_target_bytes, M(874));
-	assert_int_equal(v[0].squeezed_from, M(1024));
 	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
 	v[0].actual_bytes = M(874);
 	v[0].avail_bytes = M(350);
-	h.avail_bytes = M(500);	/* relaxed, nothing to spare beyond high */
+	h.avail_bytes = M(500);
 	h.now_ms += 3000;
 	v[0].refault_valid = true;
 	v[0].refault_pps = 2000;	/* re-reading what it lost */
@@ -1323,17 +1330,16 @@ static void test_squeeze_given_back_on_refaults(void **state)
 	v[0].actual_bytes = M(974);
 	h.now_ms += 1000;
 	policy_round(&p, &h, v, 1);
-	assert_int_equal(v[0].new_target_bytes, M(1024));	/* the rest, no more */
+	assert_int_equal(v[0].new_target_bytes, M(1024));	/* max */
 	policy_commit(&v[0], M(1024), h.now_ms);
 	v[0].actual_bytes = M(1024);
 	h.now_ms += 1000;
 	v[0].refault_pps = 100;		/* it helped */
 	policy_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
-	assert_int_equal(v[0].squeezed_from, 0);
-	/* host short again: the guest keeps what it re-read */
+	/* host short again: the guest keeps what it re-read, cool-down or not */
 	h.avail_bytes = M(50);
-	h.now_ms += 1000;
+	h.now_ms += p.cooldown_ms;
 	policy_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 }
@@ -1405,8 +1411,8 @@ static void test_random_invariants(void **state)
 			v[i].stats_valid = rnd() % 4 != 0;
 			v[i].avail_bytes = rnd_bytes();
 			v[i].free_bytes = rnd_bytes();
-			v[i].swapin_pps = rnd_rate();
-			v[i].majflt_ps = rnd_rate();
+			v[i].refault_valid = rnd() & 1;
+			v[i].refault_pps = rnd_rate();
 			v[i].state = (enum vm_state[]){ VM_OK, VM_GUEST_DEFLATED,
 							VM_UNCOOPERATIVE }[rnd() % 3];
 			v[i].cooldown_until_ms = rnd() % 2 ? 0 : h.now_ms + rnd() % 100000;
@@ -1471,7 +1477,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim_skips_below_deadband),
 		cmocka_unit_test(test_reclaim_small_shares_pooled),
 		cmocka_unit_test(test_guest_pressure_wins_under_host_pressure),
-		cmocka_unit_test(test_guest_pressure_from_swapin_rate),
+		cmocka_unit_test(test_guest_pressure_from_refaults),
 		cmocka_unit_test(test_guest_pressure_capped_at_max),
 		cmocka_unit_test(test_cooldown_guest_is_no_donor),
 		cmocka_unit_test(test_grant_trigger_and_floor_apart),
