@@ -125,7 +125,7 @@ static void test_config_errors(void **state)
 		 "[vm web]\n"			/* 7 */
 		 "qmp = /run/web.qmp\n"		/* 8 */
 		 "min = 2G\n"			/* 9 */
-		 "max = 1G\n"			/* 10: min above max */
+		 "max = 1G\n"			/* 10: min above max (the later) */
 		 "[vm db]\n"			/* 11: no qmp */
 		 "weight = 0\n",		/* 12: out of range */
 		 ctl);
@@ -142,7 +142,7 @@ static void test_config_errors(void **state)
 	expect_in(out, "bad.conf:3: [daemon] tik: unknown key");
 	expect_in(out, "bad.conf:4: [daemon] tick: expected a duration");
 	expect_in(out, "bad.conf:6: [hots]");
-	expect_in(out, "bad.conf:7: [vm web] min:");
+	expect_in(out, "bad.conf:10: [vm web] max:");
 	expect_in(out, "bad.conf:11: [vm db] qmp: missing");
 	expect_in(out, "bad.conf:12: [vm db] weight:");
 	assert_int_equal(access(ctl, F_OK), -1);	/* never started */
