@@ -17,6 +17,9 @@
  *   host_held_below_low the host short because of something that is not a
  *                       guest, a guest short of its buffer and a liar:
  *                       targets converge (no grant/reclaim ping-pong)
+ *   stats_stamped_ahead a sample stamped an hour ahead: polling goes on
+ *   clock_stepped_back  every stamp an hour back: samples still fresh and
+ *                       matched with the right balloon size
  *   sigkill_readopt     the daemon SIGKILLed and restarted re-adopts the
  *                       balloons as they are; a VM below its min is raised
  *   unbacked_guest_memory  a guest the host backs only in part (its QEMU's
@@ -361,6 +364,93 @@ static void test_slice_limit_runtime(void **state)
 	fx_done(&f);
 }
 
+/*
+ * One stats sample stamped an hour ahead (issue 19: the poll waited for the
+ * daemon's wall clock to pass last-update + stats_interval, so that VM was
+ * never polled again): polls go on by the daemon's own clock, the samples
+ * after it are used.
+ */
+static void test_stats_stamped_ahead(void **state)
+{
+	struct fx f;
+	char conf[4096];
+	double polls, age, avail;
+
+	fx_init(&f, "stampahead", 8192, NULL);
+	assert_true(fq_ok(&f.fq, "add ahead"));
+	assert_true(fq_ok(&f.fq, "add ref"));
+	fx_config(&f, conf, sizeof(conf), false, NULL, NULL, NULL, NULL);
+	fx_daemon(&f, conf);
+	assert_true(wait_state(&f, "ahead", "ok", 5000));
+	assert_true(WAIT_FOR(3000, !isnan(dnum(&f, "ahead", "available_bytes"))));
+	/* one sample an hour ahead, fetched, then the clock is right again */
+	polls = fnum(&f, "ahead", "stats_cmds");
+	assert_true(fq_ok(&f.fq, "set ahead stamp=3600"));
+	assert_true(WAIT_FOR(3000, fnum(&f, "ahead", "stats_cmds") >= polls + 1));
+	assert_true(fq_ok(&f.fq, "set ahead stamp=0 used=400M"));
+	polls = fnum(&f, "ahead", "stats_cmds");
+	sleep(5);
+	polls = fnum(&f, "ahead", "stats_cmds") - polls;
+	age = dnum(&f, "ahead", "stats_age_ms");
+	avail = dnum(&f, "ahead", "available_bytes");
+	print_message("    after a sample stamped 1 h ahead: %.0f polls in 5 s, sample age "
+		      "%.0f ms, available %.0f MiB (the guest now says %.0f); ref %.0f polls\n",
+		      polls, age, avail / MIB_D, fnum(&f, "ahead", "avail") / MIB_D,
+		      fnum(&f, "ref", "stats_cmds"));
+	assert_true(polls >= 4);		/* one a second, stats_interval */
+	assert_true(age < 2000);
+	assert_true(avail == fnum(&f, "ahead", "avail"));	/* the new level, in use */
+	fx_done(&f);
+}
+
+/*
+ * The host clock stepped back an hour: every VM's last-update jumps back
+ * (QEMU stamps with the host's wall clock). The daemon's timing runs on its
+ * monotonic clock, a stamp is only compared with the guest's own earlier
+ * ones: the samples after the step are new samples, matched with the
+ * balloon sizes the daemon saw when they were taken - not the size at
+ * adoption (1 GiB, 270 MiB above), which made the guests look short.
+ */
+static void test_clock_stepped_back(void **state)
+{
+	static const char *const args[] = { "--mem", "1G", "--used", "500M", "--cache", "0",
+					    NULL };
+	static const char *const vms[] = { "a", "b", NULL };
+	struct fx f;
+	char conf[4096];
+	int pressure0;
+	bool fresh = true;
+
+	/* 2 GiB of guests in a 1.7 GiB slice: both are inflated */
+	fx_init(&f, "clockback", 1740, args);
+	for (int k = 0; vms[k]; k++)
+		assert_true(fq_ok(&f.fq, "add %s", vms[k]));
+	fx_config(&f, conf, sizeof(conf), false, NULL, NULL, NULL, NULL);
+	fx_daemon(&f, conf);
+	assert_true(WAIT_FOR(8000, fnum(&f, "a", "actual") < 900 * MIB_D &&
+			     fnum(&f, "b", "actual") < 900 * MIB_D));
+	sleep(3);
+	pressure0 = log_count(&f, "guest-pressure", NULL);
+	assert_true(fq_ok(&f.fq, "set * stamp=-3600"));
+	for (int i = 0; i < 12; i++) {
+		usleep(500000);
+		for (int k = 0; vms[k]; k++)
+			fresh = fresh && dnum(&f, vms[k], "stats_age_ms") < 2000 &&
+				!isnan(dnum(&f, vms[k], "available_bytes"));
+	}
+	print_message("    clock stepped back 1 h: samples %s; guest-pressure targets %d before, "
+		      "%d after; a %.0f MiB, b %.0f MiB; samples not used (balloon moving) "
+		      "%.0f/%.0f\n", fresh ? "fresh" : "STALE", pressure0,
+		      log_count(&f, "guest-pressure", NULL) - pressure0,
+		      fnum(&f, "a", "actual") / MIB_D, fnum(&f, "b", "actual") / MIB_D,
+		      dnum(&f, "a", "stats_moving"), dnum(&f, "b", "stats_moving"));
+	assert_true(fresh);
+	assert_int_equal(log_count(&f, "guest-pressure", NULL), pressure0);
+	for (int k = 0; vms[k]; k++)
+		assert_int_equal(fnum(&f, vms[k], "swapin_bytes"), 0);
+	fx_done(&f);
+}
+
 /* "1.37 GiB" / "515.0 MiB" (fmt_bytes) in MiB */
 static double log_size_mib(double v, const char *unit)
 {
@@ -570,6 +660,8 @@ int main(void)
 		cmocka_unit_test(test_stats_lies),
 		cmocka_unit_test(test_no_double_reclaim),
 		cmocka_unit_test(test_host_held_below_low),
+		cmocka_unit_test(test_stats_stamped_ahead),
+		cmocka_unit_test(test_clock_stepped_back),
 		cmocka_unit_test(test_sigkill_readopt),
 		cmocka_unit_test(test_slice_limit_runtime),
 	};
