@@ -48,7 +48,7 @@ static int on_reply_line(const char *line, size_t len, void *data)
 	struct reply_slot *slot = data;
 
 	if (!slot->reply)
-		slot->reply = json_loadb(line, len, JSON_DECODE_INT_AS_REAL, NULL);
+		slot->reply = json_loadb(line, len, 0, NULL);	/* integers stay exact */
 	return slot->reply ? -ECANCELED : -EBADMSG;
 }
 
@@ -259,6 +259,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "status") == 0 && !json_out) {
 		print_status(json_object_get(reply, "status"));
 	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "dump") == 0) {
+		/* sizes are integers and print exactly; rates are reals */
 		json_dumpf(json_object_get(reply, strcmp(cmd, "dump") ? "status" : "dump"),
 			   stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
 		printf("\n");

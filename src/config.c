@@ -161,6 +161,8 @@ struct parse_ctx {
 	int nerr;
 	unsigned line;		/* current line (counted by the reader) */
 	unsigned section_line;	/* line of the last [section] header */
+	char section[64];	/* its name, for errors the reader finds */
+	unsigned key_line[ARRAY_SIZE(keys)];	/* where a key outside [vm] was set */
 	bool line_too_long;
 	bool interval_set;
 	struct vm_config *cur_vm;
@@ -169,30 +171,25 @@ struct parse_ctx {
 	const char *text;
 };
 
-__attribute__((format(printf, 4, 5)))
-static void add_err(struct parse_ctx *p, const char *section, const char *key,
-		    const char *fmt, ...)
+/* "FILE:LINE: [section] key: ..." (no :LINE for line 0, no key for NULL) */
+__attribute__((format(printf, 5, 0)))
+static void add_err_va(struct parse_ctx *p, unsigned line, const char *section,
+		       const char *key, const char *fmt, va_list ap)
 {
-	va_list ap;
+	char where[32] = "";
 	int n;
 
 	p->nerr++;
 	if (!p->err || p->errpos >= p->errlen)
 		return;
-	{
-		char where[32] = "";
-
-		if (p->line)
-			snprintf(where, sizeof(where), ":%u", p->line);
-		n = snprintf(p->err + p->errpos, p->errlen - p->errpos, "%s%s: [%s]%s%s: ",
-			     p->file, where, section, key ? " " : "", key ? key : "");
-	}
+	if (line)
+		snprintf(where, sizeof(where), ":%u", line);
+	n = snprintf(p->err + p->errpos, p->errlen - p->errpos, "%s%s: [%s]%s%s: ",
+		     p->file, where, section, key ? " " : "", key ? key : "");
 	if (n < 0)
 		return;
 	p->errpos = MIN(p->errpos + (size_t)n, p->errlen - 1);
-	va_start(ap, fmt);
 	n = vsnprintf(p->err + p->errpos, p->errlen - p->errpos, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		return;
 	p->errpos = MIN(p->errpos + (size_t)n, p->errlen - 1);
@@ -200,6 +197,30 @@ static void add_err(struct parse_ctx *p, const char *section, const char *key,
 		p->err[p->errpos++] = '\n';
 		p->err[p->errpos] = '\0';
 	}
+}
+
+/* An error on the line being parsed. */
+__attribute__((format(printf, 4, 5)))
+static void add_err(struct parse_ctx *p, const char *section, const char *key,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_err_va(p, p->line, section, key, fmt, ap);
+	va_end(ap);
+}
+
+/* An error about a key set at line (or, for a pair, the later of the two). */
+__attribute__((format(printf, 5, 6)))
+static void add_err_at(struct parse_ctx *p, unsigned line, const char *section,
+		       const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_err_va(p, line, section, key, fmt, ap);
+	va_end(ap);
 }
 
 static bool in_range(const struct key *k, double v)
@@ -372,6 +393,19 @@ static struct vm_config *vm_for_section(struct parse_ctx *p, const char *section
 	return v;
 }
 
+/* Remember where a VM key that a check across keys may blame was set. */
+static void note_vm_key_line(struct vm_config *v, size_t offset, unsigned line)
+{
+	if (offset == VC(qmp_path))
+		v->key_line.qmp = line;
+	else if (offset == VC(min))
+		v->key_line.min = line;
+	else if (offset == VC(max))
+		v->key_line.max = line;
+	else if (offset == VC(buffer))
+		v->key_line.buffer = line;
+}
+
 static int on_key(void *user, const char *section, const char *name,
 		  const char *value)
 {
@@ -421,6 +455,10 @@ static int on_key(void *user, const char *section, const char *name,
 			add_err(p, section, name, "%s, got \"%s\"", msg, value);
 			return 1;
 		}
+		if (sec == S_VM || sec == S_DEFAULTS)
+			note_vm_key_line(base, k->offset, p->line);
+		else
+			p->key_line[i] = p->line;
 		if (sec == S_VM && k->type == K_U32)
 			((struct vm_config *)base)->weight_set = true;
 		if (k->offset == PP(interval_ms) && sec == S_POLICY)
@@ -436,34 +474,68 @@ static int on_key(void *user, const char *section, const char *name,
 	return 1;
 }
 
-/* ini_reader that counts lines and notices lines too long for inih. */
-static void note_section(struct parse_ctx *p, const char *s)
+/*
+ * Every line on its way to inih: count it, note a section header, and
+ * catch what inih would misreport. A header without its "]" (inih keeps
+ * the previous section and blames the keys under it) is reported here and
+ * closed, so that its keys are read in the section meant; a line with a
+ * NUL byte is reported and dropped.
+ */
+static void check_line(struct parse_ctx *p, char *str, size_t cap, bool nul)
 {
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s == '[')
-		p->section_line = p->line;
+	char *t = str;
+	size_t n;
+
+	p->line++;
+	if (nul) {
+		add_err(p, p->section, NULL, "NUL byte in the line");
+		p->line_too_long = false;
+		snprintf(str, cap, "\n");
+		return;
+	}
+	while (*t == ' ' || *t == '\t')
+		t++;
+	if (*t != '[')
+		return;
+	p->section_line = p->line;
+	n = strcspn(t + 1, "]\r\n");
+	if (t[1 + n] == ']') {
+		snprintf(p->section, sizeof(p->section), "%.*s", (int)n, t + 1);
+		return;
+	}
+	while (n && (t[n] == ' ' || t[n] == '\t'))
+		n--;
+	snprintf(p->section, sizeof(p->section), "%.*s", (int)n, t + 1);
+	add_err(p, p->section, NULL, "section header without its closing \"]\"");
+	if ((size_t)(t - str) + n + 4 <= cap)
+		memcpy(t + 1 + n, "]\n", 3);
 }
 
 static char *read_line_file(char *str, int num, void *stream)
 {
 	struct parse_ctx *p = stream;
 	FILE *f = (FILE *)(uintptr_t)p->text;
-	char *s = fgets(str, num, f);
+	size_t n = 0;
+	bool nul = false;
+	int ch = EOF;
 
 	p->line_too_long = false;
-	if (!s)
+	while (n + 1 < (size_t)num && (ch = getc(f)) != EOF) {
+		str[n++] = (char)ch;
+		nul |= ch == '\0';
+		if (ch == '\n')
+			break;
+	}
+	if (!n)
 		return NULL;
-	p->line++;
-	note_section(p, s);
-	if (!strchr(s, '\n') && !feof(f)) {
-		int ch;
-
+	str[n] = '\0';
+	if (ch != '\n' && ch != EOF && (ch = getc(f)) != EOF && ch != '\n') {
 		p->line_too_long = true;
-		while ((ch = fgetc(f)) != EOF && ch != '\n')
+		while ((ch = getc(f)) != EOF && ch != '\n')
 			;
 	}
-	return s;
+	check_line(p, str, (size_t)num, nul);
+	return str;
 }
 
 static char *read_line_string(char *str, int num, void *stream)
@@ -475,7 +547,6 @@ static char *read_line_string(char *str, int num, void *stream)
 	p->line_too_long = false;
 	if (!*p->text)
 		return NULL;
-	p->line++;
 	nl = strchr(p->text, '\n');
 	n = nl ? (size_t)(nl - p->text) + 1 : strlen(p->text);
 	if (n >= (size_t)num) {
@@ -487,30 +558,70 @@ static char *read_line_string(char *str, int num, void *stream)
 		str[n] = '\0';
 	}
 	p->text += n;
-	note_section(p, str);
+	check_line(p, str, (size_t)num, false);
 	return str;
 }
 
+/* Of two keys that clash, the one set later in the file (0: not set). */
+static const char *later_key(unsigned line_a, const char *a, unsigned line_b,
+			     const char *b, unsigned *ret_line)
+{
+	*ret_line = MAX(line_a, line_b);
+	return line_b > line_a ? b : a;
+}
+
+#define BUFFER_MAX_PCT_X100 9000
+
 static void validate_vm(struct parse_ctx *p, const struct vm_config *v)
 {
+	const struct vm_config *d = &p->cfg->vm_defaults;
 	char section[80];
+	const char *key;
+	unsigned line;
 
 	snprintf(section, sizeof(section), "vm %s", v->name);
-	p->line = v->line;
 	if (!v->qmp_path[0])
-		add_err(p, section, "qmp", "missing: the VM's QMP socket path is required");
+		add_err_at(p, v->line, section, "qmp",
+			   "missing: the VM's QMP socket path is required");
 	if (v->min.set && v->max.set && !v->min.pct_x100 && !v->max.pct_x100 &&
-	    v->min.bytes > v->max.bytes)
-		add_err(p, section, "min", "min (%llu MiB) is above max (%llu MiB)",
-			(unsigned long long)(v->min.bytes / MIB),
-			(unsigned long long)(v->max.bytes / MIB));
+	    v->min.bytes > v->max.bytes) {
+		key = later_key(v->key_line.min, "min", v->key_line.max, "max", &line);
+		add_err_at(p, line ? line : v->line, section, key,
+			   "min (%llu MiB) is above max (%llu MiB)",
+			   (unsigned long long)(v->min.bytes / MIB),
+			   (unsigned long long)(v->max.bytes / MIB));
+	}
 	if (v->max.set && v->max.pct_x100)
-		add_err(p, section, "max", "max must be a size, not a percentage");
-	if (v->buffer.pct_x100 > 9000)
-		add_err(p, section, "buffer", "a buffer over 90%% leaves nothing to balloon");
+		add_err_at(p, v->key_line.max, section, "max",
+			   "max must be a size, not a percentage");
+	/* one from [defaults] is reported there, once */
+	if (v->buffer.pct_x100 > BUFFER_MAX_PCT_X100 &&
+	    (v->key_line.buffer != d->key_line.buffer || !d->key_line.buffer))
+		add_err_at(p, v->key_line.buffer, section, "buffer",
+			   "a buffer over 90%% leaves nothing to balloon");
 	for (const struct vm_config *o = p->cfg->vms; o < v; o++)
 		if (strcmp(o->qmp_path, v->qmp_path) == 0 && v->qmp_path[0])
-			add_err(p, section, "qmp", "same socket as [vm %s]", o->name);
+			add_err_at(p, MAX(o->key_line.qmp, v->key_line.qmp), section, "qmp",
+				   "same socket as [vm %s]", o->name);
+}
+
+/* Where a key outside [vm] was set in the file (0: it was not). */
+static unsigned line_of(const struct parse_ctx *p, enum section sec, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (keys[i].section == sec && strcmp(keys[i].name, name) == 0)
+			return p->key_line[i];
+	return 0;
+}
+
+/* Two keys of [daemon] or [host] that do not go together: blame the later one. */
+static void add_pair_err(struct parse_ctx *p, enum section sec, const char *a,
+			 const char *b, const char *msg)
+{
+	unsigned line;
+	const char *key = later_key(line_of(p, sec, a), a, line_of(p, sec, b), b, &line);
+
+	add_err_at(p, line, sec == S_HOST ? "host" : "daemon", key, "%s", msg);
 }
 
 static int parse_common(struct parse_ctx *p, ini_reader reader)
@@ -534,21 +645,25 @@ static int parse_common(struct parse_ctx *p, ini_reader reader)
 	}
 	c->params.kind = c->policy;
 
+	if (c->vm_defaults.buffer.pct_x100 > BUFFER_MAX_PCT_X100 && c->vm_defaults.key_line.buffer)
+		add_err_at(p, c->vm_defaults.key_line.buffer, "defaults", "buffer",
+			   "a buffer over 90%% leaves nothing to balloon");
 	for (size_t i = 0; i < c->nvms; i++)
 		validate_vm(p, &c->vms[i]);
-	p->line = 0;
 	if (c->host_low.set && c->host_high.set &&
 	    !!c->host_low.pct_x100 == !!c->host_high.pct_x100 &&
 	    (c->host_low.pct_x100 ? c->host_low.pct_x100 >= c->host_high.pct_x100
 				  : c->host_low.bytes >= c->host_high.bytes))
-		add_err(p, "host", "low", "low must be below high (hysteresis)");
+		add_pair_err(p, S_HOST, "low", "high", "low must be below high (hysteresis)");
 	if (c->psi_stall_us >= c->psi_window_us)
-		add_err(p, "host", "psi_stall", "stall must be shorter than psi_window");
+		add_pair_err(p, S_HOST, "psi_stall", "psi_window",
+			     "psi_stall must be shorter than psi_window");
 	if (c->reconnect_min_ms > c->reconnect_max_ms)
-		add_err(p, "daemon", "reconnect_min", "above reconnect_max");
+		add_pair_err(p, S_DAEMON, "reconnect_min", "reconnect_max",
+			     "reconnect_min is above reconnect_max");
 	if (c->nvms == 0 && !c->qmp_dir[0])
-		add_err(p, "daemon", "qmp_dir",
-			"no [vm NAME] sections and no qmp_dir: nothing to manage");
+		add_err_at(p, line_of(p, S_DAEMON, "qmp_dir"), "daemon", "qmp_dir",
+			   "no [vm NAME] sections and no qmp_dir: nothing to manage");
 	return p->nerr ? -EINVAL : 0;
 }
 

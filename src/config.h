@@ -36,6 +36,10 @@ struct vm_config {
 	bool weight_set;
 	char balloon_path[256];		/* QOM path of the balloon; "" = find it */
 	unsigned line;			/* where [vm NAME] starts */
+	/* where these keys were set (0: not in the file), for error messages */
+	struct {
+		unsigned qmp, min, max, buffer;
+	} key_line;
 };
 
 enum pressure_mode { PRESSURE_MODE_AUTO, PRESSURE_MODE_PSI,

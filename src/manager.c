@@ -23,7 +23,6 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -166,14 +165,6 @@ static int vm_execute(struct vm *v, const char *cmd, json_t *args, qmp_reply_fn 
 /* Margin for how late we see a change (query-balloon every 250 ms when moving). */
 #define SAMPLE_MARGIN_MS 300
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A size seen (or, with moving, the moment a new target went out). */
 static void hist_note(struct vm *v, uint64_t actual, bool moving)
 {
@@ -184,24 +175,26 @@ static void hist_note(struct vm *v, uint64_t actual, bool moving)
 		v->hist_len--;
 		v->hist_dropped = true;
 	}
-	v->hist[v->hist_len++] = (struct actual_obs){ .wall_ms = wall_ms(), .actual = actual };
+	v->hist[v->hist_len++] = (struct actual_obs){ .ms = now_ms(), .actual = actual };
 }
 
 /*
- * The balloon size during the second a guest sample was taken in, or
- * -EAGAIN when it moved then (or it is not known). Between two observations
- * the size lies between them; after the last one it may be heading for the
+ * The balloon size while a guest sample was taken, some time between
+ * after_ms and before_ms (monotonic; after_ms 0: not known), or -EAGAIN
+ * when it moved then (or it is not known). Between two observations the
+ * size lies between them; after the last one it may be heading for the
  * target.
  */
-static int sample_actual(const struct vm *v, uint64_t update_s, uint64_t *ret)
+static int sample_actual(const struct vm *v, uint64_t after_ms, uint64_t before_ms,
+			 uint64_t *ret)
 {
-	uint64_t from = update_s * 1000 - SAMPLE_MARGIN_MS;
-	uint64_t to = update_s * 1000 + 1000 + SAMPLE_MARGIN_MS;
+	uint64_t from = sat_sub(after_ms, SAMPLE_MARGIN_MS);
+	uint64_t to = before_ms + SAMPLE_MARGIN_MS;
 	uint64_t lo = UINT64_MAX, hi = 0;
 
 	if (!v->hist_len)
 		return -EAGAIN;
-	if (to <= v->hist[0].wall_ms) {
+	if (to <= v->hist[0].ms) {
 		/* Before the first size we saw: the daemon had not moved it. */
 		if (v->hist_dropped)
 			return -EAGAIN;
@@ -210,10 +203,10 @@ static int sample_actual(const struct vm *v, uint64_t update_s, uint64_t *ret)
 	}
 	for (unsigned i = 0; i < v->hist_len; i++) {
 		bool last = i + 1 == v->hist_len;
-		uint64_t end = last ? UINT64_MAX : v->hist[i + 1].wall_ms;
+		uint64_t end = last ? UINT64_MAX : v->hist[i + 1].ms;
 		uint64_t next = last ? v->pol.target_bytes : v->hist[i + 1].actual;
 
-		if (end <= from || v->hist[i].wall_ms >= to)
+		if (end <= from || v->hist[i].ms >= to)
 			continue;
 		lo = MIN(lo, MIN(v->hist[i].actual, next));
 		hi = MAX(hi, MAX(v->hist[i].actual, next));
@@ -226,7 +219,7 @@ static int sample_actual(const struct vm *v, uint64_t update_s, uint64_t *ret)
 		return -EAGAIN;
 	*ret = v->hist[v->hist_len - 1].actual;
 	for (unsigned i = 0; i < v->hist_len; i++)
-		if (v->hist[i].wall_ms < to)
+		if (v->hist[i].ms < to)
 			*ret = v->hist[i].actual;
 	return 0;
 }
@@ -456,7 +449,7 @@ static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	struct guest_stats s;
 	struct guest_rates rates;
 	unsigned bad = 0;
-	uint64_t at;
+	uint64_t at, now = now_ms(), after = v->stats_answered_ms;
 	int k;
 
 	v->stats_inflight = false;
@@ -470,6 +463,8 @@ static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void
 		return;
 	}
 	v->stats_bad_values += bad;
+	/* a sample newer than this one comes after this poll was answered */
+	v->stats_answered_ms = v->last_stats_poll_ms;
 	/*
 	 * QEMU has no sample from the guest at all: its balloon driver has not
 	 * been probed (a driver sends one at probe, polling on or not) - the
@@ -480,12 +475,19 @@ static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	if (v->stats_none)
 		return;
 	v->stats_clamped += guest_stats_sanitize(&s, v->pol.max_bytes);
+	/*
+	 * Its stamp tells a new sample from the last one (a stamp that went
+	 * back is a new one too: the rates start again), and nothing else.
+	 * The guest renews it every stats_interval: when this poll went out,
+	 * it was there, and the next one will be stats_interval later.
+	 */
 	k = guest_rates_update(&v->rate_state, &s, &rates);
 	if (k == 0)
 		return;
+	v->stats_due_ms = v->last_stats_poll_ms + (uint64_t)v->mgr->cfg->stats_interval_s * 1000;
 	v->rates = rates;
-	v->stats_seen_ms = now_ms();
-	if (sample_actual(v, s.last_update_s, &at) < 0) {
+	v->stats_seen_ms = now;
+	if (sample_actual(v, after, now, &at) < 0) {
 		/*
 		 * Taken while the balloon moved: its levels belong to no size.
 		 * The last steady sample (corrected for the moves) stays in use.
@@ -622,6 +624,7 @@ static void on_qmp_ready(struct qmp_client *c, void *data)
 	v->consecutive_timeouts = 0;
 	memset(&v->rate_state, 0, sizeof(v->rate_state));
 	v->stats_none = false;	/* until QEMU's first reply says so */
+	v->stats_due_ms = v->stats_answered_ms = 0;
 	setup_next(v);
 }
 
@@ -1031,12 +1034,14 @@ static void vm_housekeeping(struct manager *m, struct vm *v, uint64_t now)
 	if (now - v->ram_read_ms >= RAM_READ_MS)
 		read_guest_ram(m, v, now);
 	/*
-	 * The guest's sample is stamped with the second it arrived in and
-	 * renewed every stats_interval: before that second is over, a poll can
-	 * only return the same sample again (half the polls at the defaults).
+	 * The guest renews its sample every stats_interval: before the next
+	 * one is due a poll can only return the same sample again (half the
+	 * polls at the defaults). Due by the daemon's own clock (a tick's
+	 * jitter early at most), never by the guest's stamp: one stamped an
+	 * hour ahead, or a host clock stepped back, stopped the polls.
 	 */
 	if (now - v->last_stats_poll_ms >= m->cfg->stats_poll_ms &&
-	    wall_ms() >= (v->rate_state.prev.last_update_s + m->cfg->stats_interval_s) * 1000)
+	    now + HOUSEKEEPING_MS / 2 >= v->stats_due_ms)
 		send_stats_poll(v);
 	if (now - v->last_query_ms >=
 	    (absdiff_u64(v->pol.actual_bytes, v->pol.target_bytes) > MIB ||

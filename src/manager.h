@@ -36,7 +36,7 @@ enum vm_setup {
 #define VM_ACTUAL_HISTORY 16
 
 struct actual_obs {
-	uint64_t wall_ms;	/* CLOCK_REALTIME, like QEMU's stats last-update */
+	uint64_t ms;		/* CLOCK_MONOTONIC, when seen (or sent: moving) */
 	uint64_t actual;
 };
 
@@ -62,7 +62,9 @@ struct vm {
 	int last_connect_err;
 	unsigned consecutive_timeouts;
 	bool stats_inflight, query_inflight, balloon_inflight;
-	uint64_t last_stats_poll_ms;
+	uint64_t last_stats_poll_ms;	/* when the last stats poll went out */
+	uint64_t stats_due_ms;		/* the guest's next sample is there by then */
+	uint64_t stats_answered_ms;	/* sent time of the last poll a sample answered */
 	uint64_t last_query_ms;
 	uint64_t no_balloon_retry_ms;
 	uint64_t req_target;		/* balloon command in flight */
@@ -92,13 +94,17 @@ struct vm {
 	struct guest_stats stats;
 	uint64_t stats_rx_ms;		/* when the last new sample arrived */
 	/*
-	 * A guest sample describes the guest at the second it was taken
-	 * (last-update), when the balloon may have had another size than now:
-	 * recent sizes are kept with the wall-clock time they were seen, and a
-	 * sample is used only when the balloon's size at that second is known
-	 * (stats_actual). Levels are then corrected by what the balloon did
-	 * since, so a round never takes (or grants) the same memory twice on
-	 * one sample.
+	 * A guest sample describes the guest when it was taken, when the
+	 * balloon may have had another size than now. Its last-update is a
+	 * clock the daemon does not share (QEMU's wall clock, stepped back or
+	 * lied about by a peer): it is compared only with the guest's own
+	 * earlier stamps, to tell a new sample. When the daemon's own
+	 * (monotonic) clock says a new sample was taken - after the poll that
+	 * returned the one before went out, before this poll was answered -
+	 * is matched with the recent sizes the daemon saw; the sample is used
+	 * only when the balloon's size then is known (stats_actual). Levels are
+	 * then corrected by what the balloon did since, so a round never takes
+	 * (or grants) the same memory twice on one sample.
 	 */
 	struct actual_obs hist[VM_ACTUAL_HISTORY];
 	unsigned hist_len;

@@ -15,8 +15,8 @@
  *     keeps its size for keep_ms after its last refault: no reclaim below
  *     it (refault_check). Beyond its weight's share of the pool (the host's memory
  *     above low, less what the host uses besides the guests' RAM) a guest
- *     gets only what the host can spare: a lying guest cannot take memory
- *     the others need. During its cool-down the host does not
+ *     gets only what the host can spare above high: a lying guest cannot
+ *     take memory the others need. During its cool-down the host does not
  *     inflate it again: it keeps what it got (or took) and any cache it
  *     grows meanwhile - no reclaim/grant ping-pong.
  *  3. Host takes from excess: when the host (or slice) is pressured - its
@@ -167,6 +167,8 @@ void policy_params_default(struct policy_params *p, enum policy_kind kind)
 
 void policy_commit(struct policy_vm *vm, uint64_t target_bytes, uint64_t now_ms)
 {
+	/* a deflation in flight may still be seen going on up to the old target */
+	vm->deflating_to_bytes = vm->actual_bytes < vm->target_bytes ? vm->target_bytes : 0;
 	vm->target_bytes = target_bytes;
 	vm->target_set_ms = now_ms;
 	vm->actual_at_set = vm->actual_bytes;
@@ -184,6 +186,7 @@ void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms)
 	vm->refault_last_ms = 0;
 	vm->no_help_until_ms = 0;
 	policy_commit(vm, actual_bytes, now_ms);
+	vm->deflating_to_bytes = 0;
 }
 
 static void set_out(struct policy_vm *v, uint64_t target, enum policy_reason r)
@@ -229,8 +232,9 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 		v->actual_at_set = v->actual_bytes;
 		return;
 	}
+	/* (not a deflation still seen going on after a lower target was set) */
 	if (v->actual_bytes > v->target_bytes + TOL_BYTES &&
-	    v->actual_bytes > v->actual_at_set + TOL_BYTES) {
+	    v->actual_bytes > MAX(v->actual_at_set, v->deflating_to_bytes) + TOL_BYTES) {
 		/* The guest took memory back on its own: it wins. */
 		v->state = VM_GUEST_DEFLATED;
 		v->cooldown_until_ms = now + p->cooldown_ms;
@@ -564,12 +568,12 @@ static uint64_t fair_share(const struct policy_vm *vms, size_t n,
  * weight's share give back toward it, whatever they claim (guest data is
  * untrusted: a guest claiming endless need keeps at most its share while
  * the host is short), largest overshoot per weight first, never below min.
- * Only need (what keeps the host at its low mark) is taken: beyond its share
- * step 2 grants a guest what keeps the host above low, and taking more
- * would take that grant back the next round. Not a guest that took memory
- * back itself (deflate-on-oom, virtio_autoballoon) during its cool-down:
- * pushed back, it would be at its OOM point again and take the memory
- * again - a fight every round that only the guest's stalls pay for.
+ * Only need (what keeps the host at its low mark) is taken: beyond its
+ * share step 2 grants a guest only what keeps the host above high, and
+ * taking more would take that grant back the next round. Not a guest that
+ * took memory back itself (deflate-on-oom, virtio_autoballoon) during its
+ * cool-down: pushed back, it would be at its OOM point again and take the
+ * memory again - a fight every round that only the guest's stalls pay for.
  */
 static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 			  struct policy_vm *vms, size_t n, uint64_t pool, uint64_t need,
@@ -871,6 +875,8 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
 		bool took = v->set_target && v->reason == REASON_GUEST_DEFLATED;
+		/* eff_avail counts it as coming back; a grant starts from actual */
+		int64_t inflating = took ? 0 : MAX(inflight_bytes(v), 0);
 		uint64_t grant = 0, base, target, share;
 		enum policy_reason why = REASON_GUEST_PRESSURE;
 
@@ -891,21 +897,25 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		v->cooldown_until_ms = now + p->cooldown_ms;
 		target = MIN(v->max_bytes, base + round_mib(grant + MIB - 1));
 		/*
-		 * Beyond its share a guest gets only what the host spares: above
-		 * the low mark under pressure, above the high mark otherwise (so
-		 * that a guest claiming endless need does not push the host into
-		 * pressure, only to be reclaimed again).
+		 * Beyond its share a guest gets only what the host spares above
+		 * its high mark, so that a guest claiming endless need does not
+		 * push the host into pressure, and a host short of its low mark
+		 * does not take the grant back the next round (share_reclaim):
+		 * between the two marks an error in the estimate - an actual
+		 * seen a round late - leads to no grant/reclaim ping-pong. The
+		 * grant cancels the guest's own inflation in flight: no spare
+		 * for it, and a cost to the host.
 		 */
 		share = MAX(fair_share(vms, n, v, pool), base);
 		if (target > share) {
-			int64_t spare = eff_avail - (int64_t)grants - (int64_t)(h->pressured ?
-				p->host_low_bytes : p->host_high_bytes);
+			int64_t spare = eff_avail - (int64_t)grants - inflating -
+					(int64_t)p->host_high_bytes;
 
 			target = MAX(share, MIN(target, base + (uint64_t)MAX(spare, 0)));
 		}
 		if (target > base + TOL_BYTES) {
 			set_out(v, target, why);
-			grants += target - base;
+			grants += target - base + (uint64_t)inflating;
 			if (refault[i])		/* what it is given for its refaults is kept too */
 				v->keep_bytes = MAX(v->keep_bytes, target);
 		}

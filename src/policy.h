@@ -133,6 +133,7 @@ struct policy_vm {
 	uint64_t target_bytes;	/* the target QEMU has now */
 	uint64_t target_set_ms;	/* when it was set or progress last seen */
 	uint64_t actual_at_set;	/* actual at that moment */
+	uint64_t deflating_to_bytes;	/* a deflation in flight then was heading here */
 	uint64_t cooldown_until_ms;
 	uint64_t retry_at_ms;	/* uncooperative: when to try again */
 	uint64_t keep_bytes;	/* keep: no reclaim below this ... */

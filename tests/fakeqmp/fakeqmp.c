@@ -46,7 +46,9 @@
  *   zero NAME|*             reset the counters
  *   quit
  * VM keys: mem= actual= used= cache= speed= (sizes), doo=0|1, balloon=0|1
- * (device present), late=MS, fault=F, stats=S.
+ * (device present), late=MS, fault=F, stats=S, stamp=SECONDS (added to the
+ * stats' last-update: a QEMU whose clock is ahead, or, negative, a host
+ * clock stepped back).
  * Faults F: none, noreply (no reply to any command after the handshake),
  *   nogreeting, badgreeting (garbage instead of the greeting), late (every
  *   reply after late= ms), closemid (half a reply, then close), garbage
@@ -149,6 +151,7 @@ struct fvm {
 	uint64_t model_ms;
 	uint32_t stats_interval_s;
 	uint64_t frozen_update_s;
+	int64_t stamp_s;	/* added to last-update: a clock ahead or behind */
 	double swapin_bytes, swapout_bytes, majflt, minflt;
 	enum smode smode;
 	enum fault fault;
@@ -393,6 +396,8 @@ static void model_stats(struct fvm *v, struct gstats *s)
 		s->last_update = v->frozen_update_s;
 	else
 		s->last_update = wall_s() / v->stats_interval_s * v->stats_interval_s;
+	if (s->last_update && v->smode != S_FROZEN)
+		s->last_update = (uint64_t)MAX((int64_t)s->last_update + v->stamp_s, 1);
 	if (v->smode == S_ZERO)
 		s->avail = s->free = s->cache = 0;
 }
@@ -972,6 +977,15 @@ static int parse_kv(struct fvm *v, const char *kv, char *err, size_t errlen)
 	if (!strcmp(key, "late")) {
 		if (parse_duration_ms(val, &v->late_ms) < 0)
 			goto bad;
+		return 0;
+	}
+	if (!strcmp(key, "stamp")) {
+		char *end;
+		long long sec = strtoll(val, &end, 10);
+
+		if (end == val || *end)
+			goto bad;
+		v->stamp_s = sec;
 		return 0;
 	}
 	if (!strcmp(key, "fault")) {

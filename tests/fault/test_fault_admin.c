@@ -16,6 +16,7 @@
  *   sigterm_restore       SIGTERM returns balloons to max, exits at once when
  *                         done and within restore_timeout when a guest is slow
  *                         or stuck (virtio-win #1148)
+ *   ctl_json_exact        status --json and dump print sizes exactly
  *   socket_recreated      the socket file deleted (session alive) and
  *                         re-created (QEMU restarted), for a configured VM and
  *                         one found in qmp_dir
@@ -125,7 +126,7 @@ static void test_config_errors(void **state)
 		 "[vm web]\n"			/* 7 */
 		 "qmp = /run/web.qmp\n"		/* 8 */
 		 "min = 2G\n"			/* 9 */
-		 "max = 1G\n"			/* 10: min above max */
+		 "max = 1G\n"			/* 10: min above max (the later) */
 		 "[vm db]\n"			/* 11: no qmp */
 		 "weight = 0\n",		/* 12: out of range */
 		 ctl);
@@ -142,7 +143,7 @@ static void test_config_errors(void **state)
 	expect_in(out, "bad.conf:3: [daemon] tik: unknown key");
 	expect_in(out, "bad.conf:4: [daemon] tick: expected a duration");
 	expect_in(out, "bad.conf:6: [hots]");
-	expect_in(out, "bad.conf:7: [vm web] min:");
+	expect_in(out, "bad.conf:10: [vm web] max:");
 	expect_in(out, "bad.conf:11: [vm db] qmp: missing");
 	expect_in(out, "bad.conf:12: [vm db] weight:");
 	assert_int_equal(access(ctl, F_OK), -1);	/* never started */
@@ -537,6 +538,51 @@ static void test_sigterm_restore(void **state)
 	fx_done(&f);
 }
 
+/*
+ * autoballoonctl status --json and dump print sizes exactly (issue 19:
+ * integers were decoded as reals and printed to 6 digits, 2.14748e+09):
+ * a VM of 2 GiB + 1 byte.
+ */
+static void test_ctl_json_exact(void **state)
+{
+	static const char *const want[] = {
+		"\"max_bytes\": 2147483649", "\"target_bytes\": 2147483649",
+		"\"actual_bytes\": 2147483649",
+	};
+	char ctl_bin[600], conf[4096], out[262144];
+	const char *argv[6];
+	struct fx f;
+	int st;
+
+	snprintf(ctl_bin, sizeof(ctl_bin), "%.*sautoballoonctl",
+		 (int)(strrchr(FC.daemon_bin, '/') + 1 - FC.daemon_bin), FC.daemon_bin);
+	fx_init(&f, "jsonexact", 8192, NULL);
+	assert_true(fq_ok(&f.fq, "add big mem=2147483649 actual=2147483649"));
+	fx_config(&f, conf, sizeof(conf), false, NULL, NULL, NULL, NULL);
+	fx_daemon(&f, conf);
+	assert_true(wait_state(&f, "big", "ok", 5000));
+
+	argv[0] = ctl_bin;
+	argv[1] = "-s";
+	argv[2] = f.d.ctl;
+	argv[3] = "status";
+	argv[4] = "--json";
+	argv[5] = NULL;
+	st = run_capture(argv, out, sizeof(out));
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		expect_in(out, want[i]);
+	argv[3] = "dump";
+	argv[4] = NULL;
+	st = run_capture(argv, out, sizeof(out));
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		expect_in(out, want[i]);
+	expect_in(out, "\"boot_bytes\": 2147483649");
+	print_message("    2 GiB + 1 byte VM: status --json and dump print 2147483649\n");
+	fx_done(&f);
+}
+
 static void test_socket_recreated(void **state)
 {
 	static const char *const args[] = { "--mem", "1G", "--used", "200M", NULL };
@@ -743,6 +789,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_ctl_json_exact),
 		cmocka_unit_test(test_reload_broken_config),
 		cmocka_unit_test(test_control_abuse),
 		cmocka_unit_test(test_sigterm_restore),

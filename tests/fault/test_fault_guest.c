@@ -14,6 +14,12 @@
  *   no_double_reclaim   one stats sample per second, rounds every 100 ms:
  *                       no guest is squeezed below what it uses, no
  *                       reclaim/grant oscillation
+ *   host_held_below_low the host short because of something that is not a
+ *                       guest, a guest short of its buffer and a liar:
+ *                       targets converge (no grant/reclaim ping-pong)
+ *   stats_stamped_ahead a sample stamped an hour ahead: polling goes on
+ *   clock_stepped_back  every stamp an hour back: samples still fresh and
+ *                       matched with the right balloon size
  *   sigkill_readopt     the daemon SIGKILLed and restarted re-adopts the
  *                       balloons as they are; a VM below its min is raised
  *   unbacked_guest_memory  a guest the host backs only in part (its QEMU's
@@ -359,6 +365,178 @@ static void test_slice_limit_runtime(void **state)
 }
 
 /*
+ * One stats sample stamped an hour ahead (issue 19: the poll waited for the
+ * daemon's wall clock to pass last-update + stats_interval, so that VM was
+ * never polled again): polls go on by the daemon's own clock, the samples
+ * after it are used.
+ */
+static void test_stats_stamped_ahead(void **state)
+{
+	struct fx f;
+	char conf[4096];
+	double polls, age, avail;
+
+	fx_init(&f, "stampahead", 8192, NULL);
+	assert_true(fq_ok(&f.fq, "add ahead"));
+	assert_true(fq_ok(&f.fq, "add ref"));
+	fx_config(&f, conf, sizeof(conf), false, NULL, NULL, NULL, NULL);
+	fx_daemon(&f, conf);
+	assert_true(wait_state(&f, "ahead", "ok", 5000));
+	assert_true(WAIT_FOR(3000, !isnan(dnum(&f, "ahead", "available_bytes"))));
+	/* one sample an hour ahead, fetched, then the clock is right again */
+	polls = fnum(&f, "ahead", "stats_cmds");
+	assert_true(fq_ok(&f.fq, "set ahead stamp=3600"));
+	assert_true(WAIT_FOR(3000, fnum(&f, "ahead", "stats_cmds") >= polls + 1));
+	assert_true(fq_ok(&f.fq, "set ahead stamp=0 used=400M"));
+	polls = fnum(&f, "ahead", "stats_cmds");
+	sleep(5);
+	polls = fnum(&f, "ahead", "stats_cmds") - polls;
+	age = dnum(&f, "ahead", "stats_age_ms");
+	avail = dnum(&f, "ahead", "available_bytes");
+	print_message("    after a sample stamped 1 h ahead: %.0f polls in 5 s, sample age "
+		      "%.0f ms, available %.0f MiB (the guest now says %.0f); ref %.0f polls\n",
+		      polls, age, avail / MIB_D, fnum(&f, "ahead", "avail") / MIB_D,
+		      fnum(&f, "ref", "stats_cmds"));
+	assert_true(polls >= 4);		/* one a second, stats_interval */
+	assert_true(age < 2000);
+	assert_true(avail == fnum(&f, "ahead", "avail"));	/* the new level, in use */
+	fx_done(&f);
+}
+
+/*
+ * The host clock stepped back an hour: every VM's last-update jumps back
+ * (QEMU stamps with the host's wall clock). The daemon's timing runs on its
+ * monotonic clock, a stamp is only compared with the guest's own earlier
+ * ones: the samples after the step are new samples, matched with the
+ * balloon sizes the daemon saw when they were taken - not the size at
+ * adoption (1 GiB, 270 MiB above), which made the guests look short.
+ */
+static void test_clock_stepped_back(void **state)
+{
+	static const char *const args[] = { "--mem", "1G", "--used", "500M", "--cache", "0",
+					    NULL };
+	static const char *const vms[] = { "a", "b", NULL };
+	struct fx f;
+	char conf[4096];
+	int pressure0;
+	bool fresh = true;
+
+	/* 2 GiB of guests in a 1.7 GiB slice: both are inflated */
+	fx_init(&f, "clockback", 1740, args);
+	for (int k = 0; vms[k]; k++)
+		assert_true(fq_ok(&f.fq, "add %s", vms[k]));
+	fx_config(&f, conf, sizeof(conf), false, NULL, NULL, NULL, NULL);
+	fx_daemon(&f, conf);
+	assert_true(WAIT_FOR(8000, fnum(&f, "a", "actual") < 900 * MIB_D &&
+			     fnum(&f, "b", "actual") < 900 * MIB_D));
+	sleep(3);
+	pressure0 = log_count(&f, "guest-pressure", NULL);
+	assert_true(fq_ok(&f.fq, "set * stamp=-3600"));
+	for (int i = 0; i < 12; i++) {
+		usleep(500000);
+		for (int k = 0; vms[k]; k++)
+			fresh = fresh && dnum(&f, vms[k], "stats_age_ms") < 2000 &&
+				!isnan(dnum(&f, vms[k], "available_bytes"));
+	}
+	print_message("    clock stepped back 1 h: samples %s; guest-pressure targets %d before, "
+		      "%d after; a %.0f MiB, b %.0f MiB; samples not used (balloon moving) "
+		      "%.0f/%.0f\n", fresh ? "fresh" : "STALE", pressure0,
+		      log_count(&f, "guest-pressure", NULL) - pressure0,
+		      fnum(&f, "a", "actual") / MIB_D, fnum(&f, "b", "actual") / MIB_D,
+		      dnum(&f, "a", "stats_moving"), dnum(&f, "b", "stats_moving"));
+	assert_true(fresh);
+	assert_int_equal(log_count(&f, "guest-pressure", NULL), pressure0);
+	for (int k = 0; vms[k]; k++)
+		assert_int_equal(fnum(&f, vms[k], "swapin_bytes"), 0);
+	fx_done(&f);
+}
+
+/* "1.37 GiB" / "515.0 MiB" (fmt_bytes) in MiB */
+static double log_size_mib(double v, const char *unit)
+{
+	return strcmp(unit, "GiB") == 0 ? v * 1024 : v;
+}
+
+/*
+ * The targets the daemon set for vm (from its log): the most direction
+ * changes within any window of window_s seconds, and how many targets.
+ */
+static int target_turns(const struct fx *f, const char *vm, double window_s, int *ret_targets)
+{
+	char line[1024], want[96], unit_a[8], unit_b[8];
+	double t, a, b, turn_t[64];
+	int dir = 0, nturn = 0, most = 0;
+	FILE *fp = fopen(f->d.log, "r");
+
+	*ret_targets = 0;
+	if (!fp)
+		return -1;
+	snprintf(want, sizeof(want), "vm %s: target ", vm);
+	while (fgets(line, sizeof(line), fp)) {
+		const char *p = strstr(line, want);
+		int d;
+
+		if (!p || strstr(line, "(bounds)") ||
+		    sscanf(line, "[%lf]", &t) != 1 ||
+		    sscanf(p + strlen(want), "%lf %7s -> %lf %7s", &a, unit_a, &b, unit_b) != 4)
+			continue;
+		++*ret_targets;
+		d = log_size_mib(b, unit_b) > log_size_mib(a, unit_a) ? 1 : -1;
+		if (dir && d != dir && nturn < 64) {
+			int in_window = 1;
+
+			turn_t[nturn++] = t;
+			for (int k = nturn - 2; k >= 0 && t - turn_t[k] < window_s; k--)
+				in_window++;
+			most = in_window > most ? in_window : most;
+		}
+		dir = d;
+	}
+	fclose(fp);
+	return most;
+}
+
+/*
+ * The host held below low by something that is not a guest (issue 19: the
+ * slice's other use leaves 102 MiB available, low is 128 MiB), a guest
+ * short of its buffer and a liar above its share. Targets converge: at
+ * most one direction change per cool-down (2 s), the host back above low,
+ * the liar not taken for a guest that deflated itself.
+ */
+static void test_host_held_below_low(void **state)
+{
+	struct fx f;
+	char conf[4096], st[64];
+	int turns_good, turns_liar, n_good, n_liar;
+	double avail, low;
+
+	fx_init(&f, "heldlow", 4096, (const char *const[]){ "--base", "2079M", NULL });
+	assert_true(fq_ok(&f.fq, "add good mem=1G actual=515M used=440M cache=0"));
+	assert_true(fq_ok(&f.fq, "add liar mem=2G actual=1400M used=300M stats=zero"));
+	fx_config(&f, conf, sizeof(conf), false, NULL, "low = 128M\nhigh = 256M\n",
+		  "cooldown = 2s\n", NULL);
+	fx_daemon(&f, conf);
+	sleep(20);
+	turns_good = target_turns(&f, "good", 2.0, &n_good);
+	turns_liar = target_turns(&f, "liar", 2.0, &n_liar);
+	avail = host_field(&f, "available_bytes");
+	low = host_field(&f, "low_bytes");
+	print_message("    20 s: good %d targets, liar %d; most direction changes in 2 s: "
+		      "good %d, liar %d; host available %.0f MiB (low %.0f); liar %s at "
+		      "%.0f MiB; good %.0f MiB, swapped %.0f MiB\n", n_good, n_liar, turns_good,
+		      turns_liar, avail / MIB_D, low / MIB_D,
+		      dstr(&f, "liar", "state", st, sizeof(st)),
+		      fnum(&f, "liar", "actual") / MIB_D, fnum(&f, "good", "actual") / MIB_D,
+		      fnum(&f, "good", "swapin_bytes") / MIB_D);
+	assert_true(turns_good <= 1);
+	assert_true(turns_liar <= 1);
+	assert_true(avail + 8 * MIB_D >= low);
+	assert_string_equal(st, "ok");
+	assert_int_equal(fnum(&f, "good", "swapin_bytes"), 0);
+	fx_done(&f);
+}
+
+/*
  * Stand in for the fake QEMU's /proc/PID/{smaps,status} (the daemon reads
  * them under its proc_dir, for the QMP peer's pid).
  */
@@ -481,6 +659,9 @@ int main(void)
 		cmocka_unit_test(test_booting_guest),
 		cmocka_unit_test(test_stats_lies),
 		cmocka_unit_test(test_no_double_reclaim),
+		cmocka_unit_test(test_host_held_below_low),
+		cmocka_unit_test(test_stats_stamped_ahead),
+		cmocka_unit_test(test_clock_stepped_back),
 		cmocka_unit_test(test_sigkill_readopt),
 		cmocka_unit_test(test_slice_limit_runtime),
 	};

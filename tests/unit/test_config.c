@@ -131,7 +131,7 @@ static void test_bad(void **state)
 		  "bad.conf:2: [daemon] typo_key: unknown key" },
 		{ "[deamon]\npolicy = auto\n", "bad.conf:2: [deamon]: unknown section" },
 		{ "[vm a]\nqmp = relative/path\n", "bad.conf:2: [vm a] qmp: expected an absolute path" },
-		{ "[vm a]\nmin = 1G\nmax = 512M\nqmp = /x\n", "bad.conf:1: [vm a] min: min (1024 MiB) is above max" },
+		{ "[vm a]\nmin = 1G\nmax = 512M\nqmp = /x\n", "bad.conf:3: [vm a] max: min (1024 MiB) is above max" },
 		{ "[vm a]\nmin = lots\nqmp = /x\n", "bad.conf:2: [vm a] min: expected a size" },
 		{ "[vm a]\nmin = -5M\nqmp = /x\n", "bad.conf:2: [vm a] min: expected a size" },
 		{ "[vm a]\nmin = 150%\nqmp = /x\n", "bad.conf:2: [vm a] min: expected a size" },
@@ -142,9 +142,9 @@ static void test_bad(void **state)
 		{ "[vm a]\nqmp = /x\n[vm a]\nqmp = /y\n", "bad.conf:4: [vm a]: VM defined twice" },
 		{ "[vm a]\nqmp = /x\n[vm b]\nqmp = /x\n", "[vm b] qmp: same socket as [vm a]" },
 		{ "[vm bad name!]\nqmp = /x\n", "bad.conf:2: [vm bad name!]: VM names" },
-		{ "[host]\nlow = 20%\nhigh = 10%\n[vm a]\nqmp = /x\n", "[host] low: low must be below high" },
+		{ "[host]\nlow = 20%\nhigh = 10%\n[vm a]\nqmp = /x\n", "[host] high: low must be below high" },
 		{ "[host]\npsi_stall = 2s\npsi_window = 1s\n[vm a]\nqmp = /x\n",
-		  "[host] psi_stall: stall must be shorter" },
+		  "[host] psi_window: psi_stall must be shorter" },
 		{ "[daemon]\nmetrics_port = 70000\n[vm a]\nqmp = /x\n",
 		  "bad.conf:2: [daemon] metrics_port" },
 		{ "[daemon]\nrestore_on_exit = maybe\n[vm a]\nqmp = /x\n",
@@ -172,6 +172,99 @@ static void test_bad(void **state)
 				 cases[i].want);
 		config_free(&c);
 	}
+}
+
+/*
+ * Every check across keys names the line of the key it blames - for a pair
+ * the later of the two, wherever each was set (issue 19: they named none).
+ * Each case must produce exactly this one error.
+ */
+static void test_cross_key_lines(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *want;
+	} cases[] = {
+		{ "[host]\nlow = 20%\nhigh = 10%\n[vm a]\nqmp = /x\n",
+		  "x.conf:3: [host] high: low must be below high (hysteresis)\n" },
+		{ "[host]\nhigh = 10%\nlow = 20%\n[vm a]\nqmp = /x\n",
+		  "x.conf:3: [host] low: low must be below high (hysteresis)\n" },
+		{ "[vm a]\nqmp = /x\n[host]\nlow = 15%\n",	/* high: the default 12% */
+		  "x.conf:4: [host] low: low must be below high (hysteresis)\n" },
+		{ "[host]\npsi_stall = 2s\npsi_window = 1s\n[vm a]\nqmp = /x\n",
+		  "x.conf:3: [host] psi_window: psi_stall must be shorter than psi_window\n" },
+		{ "[host]\npsi_window = 1s\n\npsi_stall = 2s\n[vm a]\nqmp = /x\n",
+		  "x.conf:4: [host] psi_stall: psi_stall must be shorter than psi_window\n" },
+		{ "[host]\npsi_stall = 1s\n[vm a]\nqmp = /x\n",	/* window: 1 s */
+		  "x.conf:2: [host] psi_stall: psi_stall must be shorter than psi_window\n" },
+		{ "[daemon]\nreconnect_max = 100ms\nreconnect_min = 1s\n[vm a]\nqmp = /x\n",
+		  "x.conf:3: [daemon] reconnect_min: reconnect_min is above reconnect_max\n" },
+		{ "[daemon]\nreconnect_min = 1s\n# a comment\nreconnect_max = 100ms\n[vm a]\nqmp = /x\n",
+		  "x.conf:4: [daemon] reconnect_max: reconnect_min is above reconnect_max\n" },
+		{ "[vm a]\nmax = 512M\nqmp = /x\nmin = 1G\n",
+		  "x.conf:4: [vm a] min: min (1024 MiB) is above max (512 MiB)\n" },
+		{ "[defaults]\nmin = 1G\n[vm a]\nqmp = /x\nmax = 512M\n",
+		  "x.conf:5: [vm a] max: min (1024 MiB) is above max (512 MiB)\n" },
+		{ "[vm a]\nqmp = /x\nmax = 50%\n",
+		  "x.conf:3: [vm a] max: max must be a size, not a percentage\n" },
+		{ "[vm a]\nqmp = /x\nbuffer = 95%\n",
+		  "x.conf:3: [vm a] buffer: a buffer over 90% leaves nothing to balloon\n" },
+		/* from [defaults]: said there, once, not for every VM */
+		{ "[defaults]\nbuffer = 95%\n[vm a]\nqmp = /x\n[vm b]\nqmp = /y\n",
+		  "x.conf:2: [defaults] buffer: a buffer over 90% leaves nothing to balloon\n" },
+		{ "[vm a]\nqmp = /x\n[vm b]\nweight = 5\nqmp = /x\n",
+		  "x.conf:5: [vm b] qmp: same socket as [vm a]\n" },
+		{ "[vm a]\nmin = 1G\n", "x.conf:1: [vm a] qmp: missing: the VM's QMP socket path "
+		  "is required\n" },
+		{ "[daemon]\ntick = 1s\nqmp_dir =\n",
+		  "x.conf:3: [daemon] qmp_dir: no [vm NAME] sections and no qmp_dir: nothing to "
+		  "manage\n" },
+		/* the parser's own: a header without "]" is said so, its keys kept */
+		{ "[vm a]\nqmp = /x\n[host\nlow = 5%\n",
+		  "x.conf:3: [host]: section header without its closing \"]\"\n" },
+		{ "[vm a]\nqmp = /x\n[host  \nlow = 20%\nhigh = 10%\n",
+		  "x.conf:3: [host]: section header without its closing \"]\"\n"
+		  "x.conf:5: [host] high: low must be below high (hysteresis)\n" },
+	};
+
+	int bad = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct daemon_config c;
+		char err[4096];
+		int r;
+
+		config_init_defaults(&c);
+		r = config_load_string("x.conf", cases[i].text, &c, err, sizeof(err));
+		config_free(&c);
+		if (r == 0 || strcmp(err, cases[i].want) != 0) {
+			print_error("case %zu: r=%d, error\n%swant\n%s", i, r, err, cases[i].want);
+			bad++;
+		}
+	}
+	if (bad)
+		fail_msg("%d of %zu cases wrong", bad, ARRAY_SIZE(cases));
+}
+
+/* A NUL byte is said to be one (it was "line longer than 198 characters"). */
+static void test_nul_byte(void **state)
+{
+	static const char text[] = "[vm a]\nqmp = /x\nmin = 1\0G\nmax = 2G\n";
+	struct daemon_config c;
+	char path[] = "/tmp/abtest-conf-XXXXXX", err[1024], want[600];
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+	config_init_defaults(&c);
+	assert_int_not_equal(config_load(path, &c, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s:3: [vm a]: NUL byte in the line\n", path);
+	assert_string_equal(err, want);
+	/* the lines around it are read as usual */
+	assert_int_equal(c.vms[0].max.bytes, 2048 * MIB);
+	config_free(&c);
+	unlink(path);
 }
 
 static void test_all_errors_reported(void **state)
@@ -308,6 +401,8 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_policy_interval_defaults),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_cross_key_lines),
+		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file_errors),
