@@ -136,6 +136,7 @@ struct policy_vm {
 	uint64_t deflating_to_bytes;	/* a deflation in flight then was heading here */
 	uint64_t cooldown_until_ms;
 	uint64_t retry_at_ms;	/* uncooperative: when to try again */
+	uint64_t squeezed_from;	/* size before the host inflated the balloon (0: not) */
 	uint64_t keep_bytes;	/* keep: no reclaim below this ... */
 	uint64_t keep_until_ms;	/* ... until then */
 	uint64_t refault_since_ms;	/* the present refault episode began */

@@ -181,20 +181,36 @@ static void test_guest_pressure_from_refaults(void **state)
 	struct policy_host h = host(4096, 2000);
 	struct policy_vm v[1] = { vm(600, 300) };
 
+	/* squeezed from 1024 by the host, re-reading: a buffer back */
+	v[0].squeezed_from = M(1024);
 	v[0].refault_valid = true;
 	v[0].refault_pps = 500;
 	policy_round(&p, &h, v, 1);
 	assert_true(v[0].guest_pressure);
 	assert_int_equal(v[0].reason, REASON_REFAULT);
 	assert_int_equal(v[0].new_target_bytes, M(700));	/* + buffer */
-
-	/* below the threshold, or not measured: nothing */
+	/* never more than the squeeze */
 	v[0] = vm(600, 300);
+	v[0].squeezed_from = M(640);
+	v[0].refault_valid = true;
+	v[0].refault_pps = 500;
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].new_target_bytes, M(640));
+
+	/* below the threshold, not measured, or nothing taken: nothing */
+	v[0] = vm(600, 300);
+	v[0].squeezed_from = M(1024);
 	v[0].refault_valid = true;
 	v[0].refault_pps = 255;
 	policy_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	v[0] = vm(600, 300);
+	v[0].squeezed_from = M(1024);
+	v[0].refault_pps = 1e6;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	v[0] = vm(600, 300);	/* the host took nothing: it reads new data */
+	v[0].refault_valid = true;
 	v[0].refault_pps = 1e6;
 	policy_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
@@ -1288,6 +1304,7 @@ static void test_refaulting_guest_is_no_donor(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
 
 	v[0].refault_valid = v[1].refault_valid = true;
+	v[0].squeezed_from = M(1026);	/* squeezed a little: its refaults count */
 	v[0].refault_pps = 512;
 	v[1].refault_pps = 10;
 	policy_round(&p, &h, v, 2);
@@ -1314,6 +1331,7 @@ static void test_keep_lasts_keep_ms(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
 
 	v[0].refault_valid = true;
+	v[0].squeezed_from = M(1026);
 	v[0].refault_pps = 1000;
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
@@ -1384,6 +1402,7 @@ static void test_refaults_memory_does_not_stop_are_ignored(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
 
 	v[0].refault_valid = v[1].refault_valid = true;
+	v[0].squeezed_from = M(1026);
 	/* A: bursts of refaults 6 s apart, for a minute: kept all along */
 	for (int t = 0; t < 60; t++) {
 		v[0].refault_pps = t % 6 == 0 ? 4000 : 0;
