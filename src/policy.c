@@ -923,6 +923,14 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 
 			target = MAX(share, MIN(target, base + (uint64_t)MAX(spare, 0)));
 		}
+		/*
+		 * A squeeze the guest pays for in refaults comes back whatever the
+		 * share: the host took it, and the refaults are real I/O, not a
+		 * claim (a guest that keeps reading is stopped by refault_check).
+		 */
+		if (refault[i])
+			target = MAX(target, MIN(MIN(v->squeezed_from, v->max_bytes),
+						 base + round_mib(v->buffer_bytes)));
 		if (target > base + TOL_BYTES) {
 			set_out(v, target, why);
 			grants += target - base + (uint64_t)inflating;

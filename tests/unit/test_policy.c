@@ -174,7 +174,10 @@ static void test_guest_pressure_wins_under_host_pressure(void **state)
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 256));	/* step cap */
 }
 
-/* Refaulting (disk reads + host swap-ins, measured by the host): a buffer more. */
+/*
+ * Refaulting (disk reads + host swap-ins, measured by the host) after a
+ * squeeze: a buffer of it back, beyond the share if need be.
+ */
 static void test_guest_pressure_from_refaults(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
@@ -189,6 +192,15 @@ static void test_guest_pressure_from_refaults(void **state)
 	assert_true(v[0].guest_pressure);
 	assert_int_equal(v[0].reason, REASON_REFAULT);
 	assert_int_equal(v[0].new_target_bytes, M(700));	/* + buffer */
+	/* the host short and the guest above its share: it gets it back anyway */
+	v[0] = vm(600, 300);
+	v[0].squeezed_from = M(1024);
+	v[0].refault_valid = true;
+	v[0].refault_pps = 500;
+	h = host(700, 50);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].new_target_bytes, M(700));
+	h = host(4096, 2000);
 	/* never more than the squeeze */
 	v[0] = vm(600, 300);
 	v[0].squeezed_from = M(640);
