@@ -289,7 +289,8 @@ static bool refault_check(const struct policy_params *p, uint64_t now, struct po
 {
 	uint64_t size = MAX(v->actual_bytes, v->target_bytes);
 
-	if (v->squeezed_from && size + TOL_BYTES >= v->squeezed_from)
+	/* the target says it: actual lags behind an inflation for a while */
+	if (v->squeezed_from && v->target_bytes + TOL_BYTES >= v->squeezed_from)
 		v->squeezed_from = 0;
 	if (!v->active || !v->refault_valid || v->refault_pps < p->refault_pps_threshold ||
 	    now < v->no_help_until_ms || !v->squeezed_from)

@@ -1373,6 +1373,11 @@ static void test_squeeze_given_back_on_refaults(void **state)
 	policy_round(&p, &h, v, 1);	/* need 150: 1024 -> 874 */
 	assert_int_equal(v[0].new_target_bytes, M(874));
 	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	/* while the balloon inflates, actual still above: squeezed all the same */
+	h.now_ms += 500;
+	h.avail_bytes = M(120);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].squeezed_from, M(1024));
 	v[0].actual_bytes = M(874);
 	v[0].avail_bytes = M(350);
 	h.avail_bytes = M(500);
