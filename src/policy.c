@@ -186,6 +186,7 @@ void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms)
 	vm->keep_until_ms = 0;
 	vm->refault_since_ms = 0;
 	vm->refault_last_ms = 0;
+	vm->refault_used_ms = 0;
 	vm->no_help_until_ms = 0;
 	policy_commit(vm, actual_bytes, now_ms);
 	vm->deflating_to_bytes = 0;
@@ -292,8 +293,11 @@ static bool refault_check(const struct policy_params *p, uint64_t now, struct po
 	/* the target says it: actual lags behind an inflation for a while */
 	if (v->squeezed_from && v->target_bytes + TOL_BYTES >= v->squeezed_from)
 		v->squeezed_from = 0;
-	if (!v->active || !v->refault_valid || v->refault_pps < p->refault_pps_threshold ||
-	    now < v->no_help_until_ms || !v->squeezed_from)
+	if (!v->active || !v->refault_valid || v->refault_ms == v->refault_used_ms)
+		return false;	/* rounds come faster than samples: each acts once */
+	v->refault_used_ms = v->refault_ms;
+	if (v->refault_pps < p->refault_pps_threshold || now < v->no_help_until_ms ||
+	    !v->squeezed_from)
 		return false;
 	if (!v->refault_last_ms || now > v->refault_last_ms + REFAULT_GAP_MS)
 		v->refault_since_ms = now;

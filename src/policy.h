@@ -127,6 +127,7 @@ struct policy_vm {
 	 */
 	bool refault_valid;
 	double refault_pps;
+	uint64_t refault_ms;	/* when it was measured: one sample, one grant */
 
 	/* policy memory (kept by the caller between rounds) */
 	enum vm_state state;	/* VM_OK, VM_GUEST_DEFLATED or VM_UNCOOPERATIVE */
@@ -140,7 +141,8 @@ struct policy_vm {
 	uint64_t keep_bytes;	/* keep: no reclaim below this ... */
 	uint64_t keep_until_ms;	/* ... until then */
 	uint64_t refault_since_ms;	/* the present refault episode began */
-	uint64_t refault_last_ms;	/* last round that saw refaults */
+	uint64_t refault_last_ms;	/* last sample that showed refaults */
+	uint64_t refault_used_ms;	/* the sample last acted on */
 	uint64_t no_help_until_ms;	/* memory did not stop its refaults */
 
 	/* outputs of the last round */
