@@ -281,10 +281,10 @@ static uint64_t reclaim_floor(const struct policy_vm *v, uint64_t now)
  * reclaim below it, not even toward its share. A guest the host took
  * nothing from reads new data, not lost data: its reads say nothing.
  * Memory helps a guest when its refaults stop: one that has refaulted for
- * REFAULT_HELP_MS on end, whatever it was given, reads more than any size
- * holds (a stream, or a guest reading its disk to hold on to memory), and
- * for keep_ms its refaults count for nothing. Returns whether they count
- * this round.
+ * REFAULT_HELP_MS on end, squeezed or kept, whatever it was given, reads
+ * more than any size holds (a stream, or a guest reading its disk to hold
+ * on to memory), and for keep_ms its refaults count for nothing. Returns
+ * whether there is a squeeze to give back this round.
  */
 static bool refault_check(const struct policy_params *p, uint64_t now, struct policy_vm *v)
 {
@@ -296,8 +296,9 @@ static bool refault_check(const struct policy_params *p, uint64_t now, struct po
 	if (!v->active || !v->refault_valid || v->refault_ms == v->refault_used_ms)
 		return false;	/* rounds come faster than samples: each acts once */
 	v->refault_used_ms = v->refault_ms;
+	/* neither squeezed nor kept: it reads new data, not lost data */
 	if (v->refault_pps < p->refault_pps_threshold || now < v->no_help_until_ms ||
-	    !v->squeezed_from)
+	    (!v->squeezed_from && now >= v->keep_until_ms))
 		return false;
 	if (!v->refault_last_ms || now > v->refault_last_ms + REFAULT_GAP_MS)
 		v->refault_since_ms = now;
@@ -312,7 +313,7 @@ static bool refault_check(const struct policy_params *p, uint64_t now, struct po
 	}
 	v->keep_bytes = now < v->keep_until_ms ? MAX(v->keep_bytes, size) : size;
 	v->keep_until_ms = now + p->keep_ms;
-	return true;
+	return v->squeezed_from != 0;	/* something to give back */
 }
 
 /*

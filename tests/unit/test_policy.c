@@ -1456,6 +1456,35 @@ static void test_refaults_memory_does_not_stop_are_ignored(void **state)
 }
 
 /*
+ * A stream: given its squeeze back in full, it goes on refaulting at the
+ * size it kept. Memory did not help: 15 s on, it is a donor again.
+ */
+static void test_stream_given_back_in_full_is_not_kept(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
+	int t;
+
+	v[0].refault_valid = v[1].refault_valid = true;
+	v[0].squeezed_from = M(1060);	/* given back by the first grant */
+	v[0].max_bytes = M(1060);
+	for (t = 0; t < 30 && !(v[0].set_target && v[0].reason == REASON_HOST_RECLAIM); t++) {
+		refaults(&v[0], 4000, h.now_ms);
+		v[1] = vm(1024, 400);
+		v[1].refault_valid = true;
+		policy_round(&p, &h, v, 2);
+		if (v[0].set_target && v[0].reason == REASON_REFAULT) {
+			policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+			v[0].actual_bytes = v[0].new_target_bytes;
+		}
+		h.now_ms += 1000;
+	}
+	assert_true(t >= 15 && t < 30);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+}
+
+/*
  * A guest above its share, under pressure, with an inflation in flight:
  * the grant starts from actual and so cancels that inflation. The host
  * counted the inflation as memory coming back: it is no spare for this
@@ -1735,6 +1764,7 @@ int main(void)
 		cmocka_unit_test(test_keep_lasts_keep_ms),
 		cmocka_unit_test(test_squeeze_given_back_on_refaults),
 		cmocka_unit_test(test_refaults_memory_does_not_stop_are_ignored),
+		cmocka_unit_test(test_stream_given_back_in_full_is_not_kept),
 		cmocka_unit_test(test_grant_does_not_spend_own_inflation),
 		cmocka_unit_test(test_host_short_by_others_converges),
 		cmocka_unit_test(test_random_invariants),
