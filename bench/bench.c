@@ -73,6 +73,7 @@ struct opts {
 	bool verbose;
 	bool check;		/* smoke test: validate results, exit 77 to skip */
 	bool keep;		/* keep earlier runs in OUT (summaries cover all) */
+	const char *storage;	/* --storage: a profile name (NULL: scenario's) */
 	const char *workload_path;	/* --workload PATH ARGS... */
 	char **workload_argv;		/* the ARGS */
 	int workload_argc;
@@ -135,9 +136,20 @@ struct guest {
 	double swapin_ps, swapout_ps, majflt_ps;
 	bool have_target;
 	uint64_t target;
+	double daemon_refault_pps;	/* the daemon's view, NaN: none */
 	struct guest_ram_tracker ram;	/* host memory behind the guest's RAM */
 	char state[24];
 	bool seen_by_daemon;	/* appeared in the daemon's dump */
+
+	/*
+	 * What memory costs this guest, seen from the host: its QEMU's major
+	 * faults (host swap-ins of guest RAM) and its data disk reads (QMP
+	 * query-blockstats). *0: at the first sample; rates over the last one.
+	 */
+	bool have_cost;
+	uint64_t cost_ms, qemu_majflt, rd_bytes, rd_ops, cpu_ms;
+	uint64_t qemu_majflt0, rd_bytes0, rd_ops0, cpu_ms0;
+	double host_majflt_ps, rd_mibps, rd_ops_ps;
 
 	struct spike sp;
 };
@@ -153,6 +165,17 @@ struct run {
 	const char *image_dir;
 	const char *accel;
 	struct hx_slice *slice;
+	const struct storage_profile *storage;
+	struct hx_storage *disk;	/* NULL for ram */
+	/*
+	 * The slice's I/O through `disk` as counted at the run's start plus
+	 * what writing the guests' disk images added (not the workload's):
+	 * run_io() subtracts it.
+	 */
+	struct hx_io_stats io_base;
+	struct hx_io_stats io_prev;	/* run_io() at the last sample */
+	uint64_t io_prev_ms;
+	struct hx_io_stats io_end;
 	struct hx_daemon d;
 	bool daemon_up;
 	bool daemon_used;
@@ -303,6 +326,97 @@ static void guest_sample_stats(struct guest *g, uint64_t now_ms)
 		g->ctr_ms = now_ms;
 	}
 	json_decref(ret);
+}
+
+/* Rate of a counter that only grows (a reset reads as 0). */
+static double ctr_rate(uint64_t now, uint64_t before, double dt_s)
+{
+	return now >= before && dt_s > 0 ? (double)(now - before) / dt_s : 0;
+}
+
+/* The data disk's reads as QEMU counts them (query-blockstats). */
+static int guest_query_reads(struct guest *g, uint64_t *ret_bytes, uint64_t *ret_ops)
+{
+	json_t *ret = NULL, *dev;
+	size_t i;
+	int rc = -ENOENT;
+
+	if (!g->q || qmp_sync_execute(g->q, "query-blockstats", NULL, 2000, &ret, NULL) < 0)
+		return -ENOTCONN;
+	json_array_foreach(ret, i, dev) {
+		json_t *st = json_object_get(dev, "stats");
+		const char *name = json_string_value(json_object_get(dev, "device"));
+
+		if (!name || strcmp(name, "abdata"))
+			continue;
+		if (qmp_json_u64(json_object_get(st, "rd_bytes"), ret_bytes) == 0 &&
+		    qmp_json_u64(json_object_get(st, "rd_operations"), ret_ops) == 0)
+			rc = 0;
+	}
+	json_decref(ret);
+	return rc;
+}
+
+/* The slice's I/O through the throttled disk since the run started, less
+ * the disk images' writing. */
+static int run_io(const struct run *r, struct hx_io_stats *ret)
+{
+	unsigned maj, min;
+	int rc;
+
+	if (!r->disk)
+		return -ENOENT;
+	hx_storage_dev(r->disk, &maj, &min);
+	rc = hx_slice_io_stats(r->slice, maj, min, ret);
+	if (rc < 0)
+		return rc;
+	ret->read_ios -= r->io_base.read_ios;
+	ret->write_ios -= r->io_base.write_ios;
+	ret->read_bytes -= r->io_base.read_bytes;
+	ret->write_bytes -= r->io_base.write_bytes;
+	return 0;
+}
+
+/* Add what happened on the disk between *before and now to io_base. */
+static void run_io_exclude(struct run *r, const struct hx_io_stats *before)
+{
+	struct hx_io_stats now;
+
+	if (run_io(r, &now) < 0)
+		return;
+	r->io_base.read_ios += now.read_ios - before->read_ios;
+	r->io_base.write_ios += now.write_ios - before->write_ios;
+	r->io_base.read_bytes += now.read_bytes - before->read_bytes;
+	r->io_base.write_bytes += now.write_bytes - before->write_bytes;
+}
+
+static void guest_sample_cost(const struct run *r, struct guest *g, uint64_t now_ms)
+{
+	struct hx_proc_stats ps;
+	uint64_t rb = 0, ro = 0;
+
+	if (hx_vm_stats(g->vm, &ps) < 0)
+		return;
+	if (r->s->data_disk_mib && guest_query_reads(g, &rb, &ro) < 0)
+		return;
+	if (!g->have_cost) {
+		g->qemu_majflt0 = ps.majflt;
+		g->rd_bytes0 = rb;
+		g->rd_ops0 = ro;
+		g->cpu_ms0 = ps.cpu_ms;
+	} else if (now_ms > g->cost_ms) {
+		double dt = (double)(now_ms - g->cost_ms) / 1000.0;
+
+		g->host_majflt_ps = ctr_rate(ps.majflt, g->qemu_majflt, dt);
+		g->rd_mibps = ctr_rate(rb, g->rd_bytes, dt) / MIB_D;
+		g->rd_ops_ps = ctr_rate(ro, g->rd_ops, dt);
+	}
+	g->have_cost = true;
+	g->cost_ms = now_ms;
+	g->qemu_majflt = ps.majflt;
+	g->rd_bytes = rb;
+	g->rd_ops = ro;
+	g->cpu_ms = ps.cpu_ms;
 }
 
 /* ------------------------------------------------------- guest events */
@@ -471,13 +585,17 @@ static bool spike_track(struct run *r, struct guest *g)
 static void series_header(struct run *r)
 {
 	fprintf(r->series, "t_s,host_usage_bytes,host_limit_bytes,host_swap_bytes,"
-		"psi_some_avg10,psi_full_avg10,pswpin,pswpout,pswpin_ps,pswpout_ps");
+		"psi_some_avg10,psi_full_avg10,pswpin,pswpout,pswpin_ps,pswpout_ps,"
+		"io_read_ops,io_write_ops,io_read_bytes,io_write_bytes,io_read_ops_ps,"
+		"io_write_ops_ps");
 	for (unsigned i = 0; i < r->n; i++) {
 		const char *n = r->g[i].name;
 
 		fprintf(r->series, ",%s_target_bytes,%s_actual_bytes,%s_avail_bytes,"
 			"%s_cache_bytes,%s_swapin_pps,%s_swapout_pps,%s_majflt_ps,"
-			"%s_resident_bytes", n, n, n, n, n, n, n, n);
+			"%s_resident_bytes,%s_host_majflt_ps,%s_disk_read_mibps,"
+			"%s_disk_read_ops_ps,%s_daemon_refault_pps", n, n, n, n, n, n, n, n, n,
+			n, n, n);
 	}
 	fputc('\n', r->series);
 }
@@ -517,7 +635,9 @@ static void sample(struct run *r, uint64_t now_ms)
 	bool have_ss = hx_slice_stats(r->slice, &ss) == 0;
 	bool have_psi = false;
 	json_t *dump = NULL;
-	double in_ps = NAN, out_ps = NAN;
+	double in_ps = NAN, out_ps = NAN, rio_ps = NAN, wio_ps = NAN;
+	struct hx_io_stats io = { 0 };
+	bool have_io = false;
 
 	if (have_ss && ss.has_psi) {
 		have_psi = true;
@@ -537,6 +657,19 @@ static void sample(struct run *r, uint64_t now_ms)
 	}
 	r->vs_prev = vs;
 	r->vs_prev_ms = now_ms;
+	if (r->disk) {
+		have_io = run_io(r, &io) == 0;
+		if (have_io && r->io_prev_ms && now_ms > r->io_prev_ms) {
+			double dt = (double)(now_ms - r->io_prev_ms) / 1000.0;
+
+			rio_ps = ctr_rate(io.read_ios, r->io_prev.read_ios, dt);
+			wio_ps = ctr_rate(io.write_ios, r->io_prev.write_ios, dt);
+		}
+		if (have_io) {
+			r->io_prev = io;
+			r->io_prev_ms = now_ms;
+		}
+	}
 	if (r->daemon_up)
 		dump = hx_ctl(r->d.ctl, "{\"cmd\": \"dump\"}");
 
@@ -551,12 +684,15 @@ static void sample(struct run *r, uint64_t now_ms)
 		guest_query_actual(g, &a);
 		guest_sample_stats(g, now_ms);
 		guest_sample_ram(r, g, now_ms);
+		guest_sample_cost(r, g, now_ms);
 		vm = dump ? hx_ctl_dump_vm(dump, g->name) : NULL;
 		if (vm) {
 			json_t *t = json_object_get(vm, "target_bytes");
 			const char *st = json_string_value(json_object_get(vm, "state"));
 
 			g->seen_by_daemon = true;
+			g->daemon_refault_pps = json_is_number(json_object_get(vm, "refault_pps")) ?
+				json_number_value(json_object_get(vm, "refault_pps")) : NAN;
 			if (json_is_number(t)) {
 				g->have_target = true;
 				g->target = (uint64_t)json_number_value(t);
@@ -581,6 +717,12 @@ static void sample(struct run *r, uint64_t now_ms)
 	csv_u64(r->series, true, vs.pswpout - r->vs0.pswpout);
 	csv_d(r->series, true, in_ps);
 	csv_d(r->series, true, out_ps);
+	csv_u64(r->series, have_io, io.read_ios);
+	csv_u64(r->series, have_io, io.write_ios);
+	csv_u64(r->series, have_io, io.read_bytes);
+	csv_u64(r->series, have_io, io.write_bytes);
+	csv_d(r->series, have_io, rio_ps);
+	csv_d(r->series, have_io, wio_ps);
 	for (unsigned i = 0; i < r->n; i++) {
 		struct guest *g = &r->g[i];
 		bool live = g->started && !g->exited;
@@ -593,6 +735,10 @@ static void sample(struct run *r, uint64_t now_ms)
 		csv_d(r->series, live && g->have_ctr, g->swapout_ps);
 		csv_d(r->series, live && g->have_ctr, g->majflt_ps);
 		csv_u64(r->series, live && g->ram.known, g->ram.resident_bytes);
+		csv_d(r->series, live && g->have_cost, g->host_majflt_ps);
+		csv_d(r->series, live && g->have_cost && r->s->data_disk_mib, g->rd_mibps);
+		csv_d(r->series, live && g->have_cost && r->s->data_disk_mib, g->rd_ops_ps);
+		csv_d(r->series, live && !isnan(g->daemon_refault_pps), g->daemon_refault_pps);
 	}
 	fputc('\n', r->series);
 	fflush(r->series);
@@ -700,14 +846,22 @@ static int start_guest(struct run *r, struct guest *g)
 		.free_page_reporting = r->mode != BM_NONE,
 		.stats_interval_s = 1,
 		.data_disk_mib = s->data_disk_mib,
-		.data_fill = s->data_fill,
+		/* a hole reads as zeros without touching the device: on a
+		 * throttled disk the image must be written to cost reads */
+		.data_fill = s->data_fill || r->disk,
+		.disk_dir = r->disk ? hx_storage_dir(r->disk) : NULL,
 		.swap_disk_mib = s->guest_swap_mib,
 		.guest_swap = s->guest_swap_mib > 0,
 		.slice = r->slice,
 		.extra_args = g->extra,
 	};
 
+	struct hx_io_stats io0;
+	bool have_io0 = run_io(r, &io0) == 0;
+
 	rc = hx_vm_start(&vo, &g->vm);
+	if (have_io0)
+		run_io_exclude(r, &io0);	/* the images' writing */
 	if (rc < 0) {
 		fprintf(stderr, "autoballoon-bench: %s: starting guest %s: %s\n", r->id,
 			g->name, strerror(-rc));
@@ -738,6 +892,7 @@ static json_t *run_json(struct run *r)
 	double first = NAN, wait = NAN;
 	double metric = r->s->metric[0] ? 0 : NAN;
 	unsigned finished = 0, unfinished = 0, oom = 0, nbal = 0;
+	uint64_t host_majflt = 0, rd_bytes = 0, rd_ops = 0, g_swapin = 0, g_majflt = 0;
 	uint64_t max = (uint64_t)(r->o->guest_mem ? r->o->guest_mem : r->s->guest_mem_mib) << 20;
 
 	for (unsigned i = 0; i < r->n; i++) {
@@ -782,6 +937,19 @@ static json_t *run_json(struct run *r)
 		json_object_set_new(gj, "guest_pswpin", ju64(g->g_pswpin));
 		json_object_set_new(gj, "guest_pswpout", ju64(g->g_pswpout));
 		json_object_set_new(gj, "guest_pgmajfault", ju64(g->g_majflt));
+		if (g->have_cost) {
+			json_object_set_new(gj, "host_majflt",
+					    ju64(g->qemu_majflt - g->qemu_majflt0));
+			json_object_set_new(gj, "disk_read_bytes", ju64(g->rd_bytes - g->rd_bytes0));
+			json_object_set_new(gj, "disk_read_ops", ju64(g->rd_ops - g->rd_ops0));
+			json_object_set_new(gj, "qemu_cpu_s",
+					    json_real((double)(g->cpu_ms - g->cpu_ms0) / 1000.0));
+			host_majflt += g->qemu_majflt - g->qemu_majflt0;
+			rd_bytes += g->rd_bytes - g->rd_bytes0;
+			rd_ops += g->rd_ops - g->rd_ops0;
+		}
+		g_swapin += g->g_pswpin;
+		g_majflt += g->g_majflt;
 		if (g->error[0])
 			json_object_set_new(gj, "error", json_string(g->error));
 		if (g->result_kv)
@@ -830,6 +998,20 @@ static json_t *run_json(struct run *r)
 	json_object_set_new(j, "host_swap_in_pages", ju64(r->vs1.pswpin - r->vs0.pswpin));
 	json_object_set_new(j, "host_swap_out_pages", ju64(r->vs1.pswpout - r->vs0.pswpout));
 	json_object_set_new(j, "host_oom_kills", ju64(r->vs1.oom_kill - r->vs0.oom_kill));
+	/* what memory cost the guests, summed (see struct guest) */
+	json_object_set_new(j, "storage", json_string(r->storage->name));
+	json_object_set_new(j, "guests_host_majflt", ju64(host_majflt));
+	json_object_set_new(j, "guests_disk_read_bytes", ju64(rd_bytes));
+	json_object_set_new(j, "guests_disk_read_ops", ju64(rd_ops));
+	json_object_set_new(j, "guests_swapin_pages", ju64(g_swapin));
+	json_object_set_new(j, "guests_majflt", ju64(g_majflt));
+	if (r->disk) {
+		/* everything the slice did through the throttle: swap and images */
+		json_object_set_new(j, "io_read_ops", ju64(r->io_end.read_ios));
+		json_object_set_new(j, "io_write_ops", ju64(r->io_end.write_ios));
+		json_object_set_new(j, "io_read_bytes", ju64(r->io_end.read_bytes));
+		json_object_set_new(j, "io_write_bytes", ju64(r->io_end.write_bytes));
+	}
 	/* the run's TIME: until the last guest finished its workload; NaN when
 	 * a guest did not finish */
 	json_object_set_new(j, "workload_time_s", jnum(unfinished ? NAN : tmax));
@@ -907,10 +1089,12 @@ static void write_guests_csv(const char *path, json_t *run)
  */
 static json_t *run_one(const struct opts *o, const struct scenario *s,
 		       const char *out_abs, const char *image_dir, const char *accel,
+		       const struct storage_profile *sp, struct hx_storage *disk,
 		       enum bench_mode mode, unsigned rep)
 {
 	struct run R = { .o = o, .s = s, .mode = mode, .rep = rep,
-			 .image_dir = image_dir, .accel = accel };
+			 .image_dir = image_dir, .accel = accel, .storage = sp,
+			 .disk = disk };
 	struct run *r = &R;
 	char path[PATH_MAX + 64], slice_name[128], conf[8192];
 	unsigned n = o->guests ? o->guests : s->guests;
@@ -938,6 +1122,7 @@ static json_t *run_one(const struct opts *o, const struct scenario *s,
 		g->idx = i;
 		snprintf(g->name, sizeof(g->name), "g%u", i + 1);
 		g->runtime_s = NAN;
+		g->daemon_refault_pps = NAN;
 		g->done_status = -1;
 		g->start_at_ms = (uint64_t)i * s->stagger_s * 1000;
 		if (o->workload_path) {
@@ -982,6 +1167,19 @@ static json_t *run_one(const struct opts *o, const struct scenario *s,
 		fprintf(stderr, "autoballoon-bench: creating slice %s: %s\n", slice_name,
 			strerror(-rc));
 		goto out;
+	}
+	if (r->disk) {
+		struct hx_io_limits lim = { sp->iops, sp->iops, sp->bps, sp->bps };
+		unsigned maj, min;
+
+		hx_storage_dev(r->disk, &maj, &min);
+		rc = hx_slice_set_io_limits(r->slice, maj, min, &lim);
+		if (rc < 0) {
+			fprintf(stderr, "autoballoon-bench: %s: throttling the slice's I/O "
+				"(storage %s): %s\n", r->id, sp->name, strerror(-rc));
+			goto out;
+		}
+		hx_slice_io_stats(r->slice, maj, min, &r->io_base);
 	}
 	if (bench_mode_policy(mode)) {
 		write_daemon_conf(r, conf, sizeof(conf));
@@ -1092,6 +1290,7 @@ static json_t *run_one(const struct opts *o, const struct scenario *s,
 		}
 	}
 	hx_vmstat_read(NULL, &r->vs1);
+	run_io(r, &r->io_end);
 	if (r->daemon_up) {
 		struct hx_proc_stats ps;
 		json_t *dump = hx_ctl(r->d.ctl, "{\"cmd\": \"dump\"}");
@@ -1312,7 +1511,9 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 		"workload_time_mean_s", "oom_kills", "guests_unfinished",
 		"final_balloon_mean_bytes", "slice_peak_bytes", "grant_latency_ms",
 		"stall_ms", "reinflate_s", "workload_metric", "first_grant_ms",
-		"max_wait_ms",
+		"max_wait_ms", "guests_host_majflt", "guests_disk_read_bytes",
+		"guests_disk_read_ops", "guests_swapin_pages", "guests_majflt", "io_read_ops",
+		"io_write_ops", "io_read_bytes", "io_write_bytes",
 	};
 
 	json_object_set_new(root, "scenario", json_string(s->name));
@@ -1328,6 +1529,7 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 		"timeout_s", (json_int_t)(o->timeout ? o->timeout : s->timeout_s),
 		"stagger_s", (json_int_t)s->stagger_s));
 	json_object_set_new(json_object_get(root, "config"), "metric", json_string(s->metric));
+	json_object_set_new(json_object_get(root, "config"), "storage", json_string(s->storage));
 	json_object_set_new(root, "command", json_string(o->command));
 	machine_json(root, accel);
 	for (int k = 0; k < BM_COUNT; k++) {
@@ -1343,7 +1545,8 @@ static json_t *summary_json(const struct opts *o, const struct scenario *s,
 			struct stat3 st = runs_stat(mr, keys[i]);
 
 			if (strstr(keys[i], "grant") || strstr(keys[i], "stall") ||
-			    strstr(keys[i], "reinflate") || strstr(keys[i], "metric")) {
+			    strstr(keys[i], "reinflate") || strstr(keys[i], "metric") ||
+			    !strncmp(keys[i], "io_", 3)) {
 				if (!st.valid)
 					continue;
 			}
@@ -1592,6 +1795,9 @@ static void usage(FILE *f)
 		"  --guest-mem MIB       override the guests' memory\n"
 		"  --slice-mem MIB       override the slice's memory limit\n"
 		"  --swap MIB            override the host swap file size (0 = none)\n"
+		"  --storage ram|ssd|hdd where host swap and guest disks live: as they are\n"
+		"                        (ram), or one loop device throttled to an SSD's or\n"
+		"                        a disk's IOPS and bandwidth (default: scenario's)\n"
 		"  --timeout S           override the cap on one run\n"
 		"  --out DIR             output directory (default build/bench/SCENARIO)\n"
 		"  --keep                keep the runs already in DIR (same scenario): new\n"
@@ -1671,7 +1877,8 @@ int main(int argc, char **argv)
 {
 	enum { O_SCENARIO = 256, O_MODE, O_REPS, O_GUESTS, O_GUEST_MEM, O_SLICE_MEM, O_SWAP,
 	       O_OUT, O_WORKLOAD, O_IMAGE, O_DAEMON, O_DEMO, O_STATUS, O_CHECK, O_DVERB,
-	       O_TIMEOUT, O_REPORT, O_MD, O_PLOTS, O_COMMAND, O_SCNDIR, O_KEEP };
+	       O_TIMEOUT, O_REPORT, O_MD, O_PLOTS, O_COMMAND, O_SCNDIR, O_KEEP,
+	       O_STORAGE };
 	static const struct option lopts[] = {
 		{ "scenario", required_argument, NULL, O_SCENARIO },
 		{ "scenario-dir", required_argument, NULL, O_SCNDIR },
@@ -1690,6 +1897,7 @@ int main(int argc, char **argv)
 		{ "status-every", required_argument, NULL, O_STATUS },
 		{ "check", no_argument, NULL, O_CHECK },
 		{ "keep", no_argument, NULL, O_KEEP },
+		{ "storage", required_argument, NULL, O_STORAGE },
 		{ "daemon-verbose", no_argument, NULL, O_DVERB },
 		{ "report", no_argument, NULL, O_REPORT },
 		{ "md", required_argument, NULL, O_MD },
@@ -1707,6 +1915,8 @@ int main(int argc, char **argv)
 	bool report = false;
 	struct scenario s;
 	struct hx_swap *swap = NULL;
+	struct hx_storage *disk = NULL;
+	const struct storage_profile *sprof;
 	struct mode_runs per_mode[BM_COUNT];
 	const char *accel = NULL;
 	int c, rc, status = 0;
@@ -1770,6 +1980,14 @@ int main(int argc, char **argv)
 		case O_DEMO: o.demo = true; break;
 		case O_CHECK: o.check = true; break;
 		case O_KEEP: o.keep = true; break;
+		case O_STORAGE:
+			if (!storage_profile_get(optarg)) {
+				fprintf(stderr, "autoballoon-bench: --storage: expected ram, ssd "
+					"or hdd, not \"%s\"\n", optarg);
+				return 2;
+			}
+			o.storage = optarg;
+			break;
 		case O_DVERB: o.daemon_verbose = true; break;
 		case O_REPORT: report = true; break;
 		case O_MD: md = optarg; break;
@@ -1893,18 +2111,36 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t_start = hx_now_ms();
+	if (o.storage)
+		snprintf(s.storage, sizeof(s.storage), "%s", o.storage);
+	sprof = storage_profile_get(s.storage);
 	{
 		unsigned swap_mib = o.swap_set ? o.swap : s.swap_mib;
+		unsigned ng = o.guests ? o.guests : s.guests;
 
+		if (sprof->throttled) {
+			/* room for the swap and one run's disks */
+			uint64_t mib = swap_mib + 512 +
+				       (uint64_t)ng * (s.data_disk_mib + s.guest_swap_mib);
+
+			rc = hx_storage_create(out_abs, mib << 20, &disk);
+			if (rc < 0) {
+				fprintf(stderr, "autoballoon-bench: storage %s: a loop device "
+					"in %s: %s\n", sprof->name, out_abs, strerror(-rc));
+				hx_guard_stop();
+				return (o.check && (rc == -ENODEV || rc == -EPERM)) ? 77 : 1;
+			}
+		}
 		if (swap_mib) {
 			char sp[PATH_MAX + 32];
 
-			snprintf(sp, sizeof(sp), "%s/swapfile", out_abs);
+			snprintf(sp, sizeof(sp), "%s/swapfile", disk ? hx_storage_dir(disk) : out_abs);
 			unlink(sp);
 			rc = hx_swap_create(sp, (uint64_t)swap_mib << 20, &swap);
 			if (rc < 0) {
 				fprintf(stderr, "autoballoon-bench: swap file %s: %s\n", sp,
 					strerror(-rc));
+				hx_storage_destroy(disk);
 				hx_guard_stop();
 				return (o.check && rc == -EPERM) ? 77 : 1;
 			}
@@ -1913,7 +2149,7 @@ int main(int argc, char **argv)
 	say("autoballoon-bench: scenario %s (%s), modes", s.name, s.description);
 	for (size_t k = 0; k < o.nmodes; k++)
 		say(" %s", bench_mode_name(o.order[k]));
-	say(", %u rep(s), accel %s, out %s\n", o.reps, accel, o.out);
+	say(", %u rep(s), accel %s, storage %s, out %s\n", o.reps, accel, sprof->name, o.out);
 
 	/* --keep: new runs are numbered after the kept ones, not over them */
 	unsigned rep_base[BM_COUNT] = { 0 };
@@ -1935,8 +2171,8 @@ int main(int argc, char **argv)
 	for (unsigned rep = 1; rep <= o.reps && !interrupted; rep++) {
 		for (size_t k = 0; k < o.nmodes && !interrupted; k++) {
 			enum bench_mode m = o.order[k];
-			json_t *run = run_one(&o, &s, out_abs, image_dir, accel, m,
-					      rep_base[m] + rep);
+			json_t *run = run_one(&o, &s, out_abs, image_dir, accel, sprof, disk,
+					      m, rep_base[m] + rep);
 
 			if (!run) {
 				status = 1;
@@ -1968,6 +2204,7 @@ int main(int argc, char **argv)
 	}
 	if (swap)
 		hx_swap_destroy(swap);
+	hx_storage_destroy(disk);
 
 	if (!interrupted) {
 		struct mode_runs all[BM_COUNT];

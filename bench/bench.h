@@ -29,6 +29,23 @@ int bench_mode_parse(const char *s, enum bench_mode *ret);
 /* The daemon's policy name for a mode, or NULL when the mode runs no daemon. */
 const char *bench_mode_policy(enum bench_mode m);
 
+/*
+ * Where the host swap and the guests' disk images live, and what their I/O
+ * costs: `ram` is the machine as it is (here: a disk the hypervisor caches
+ * in RAM); the others put both on one loop device whose I/O from the slice
+ * is throttled to the profile (bench/README.md says where the figures come
+ * from).
+ */
+struct storage_profile {
+	const char *name;
+	bool throttled;
+	uint64_t iops;		/* read and write, each */
+	uint64_t bps;		/* read and write, each */
+};
+
+/* NULL when NAME is no profile. */
+const struct storage_profile *storage_profile_get(const char *name);
+
 #define SCN_MAX_GUEST_SECTIONS 16
 
 struct scenario_guest {
@@ -49,6 +66,7 @@ struct scenario {
 	unsigned stagger_s;	/* between QEMU starts */
 	unsigned min_host_cpus;	/* refuse to run on smaller machines */
 	unsigned min_host_mem_mib;
+	char storage[8];	/* a storage_profile name; default "ram" */
 	char metric[48];	/* a key of the workloads' result lines, summed over
 				 * the guests per run ("" = none) */
 

@@ -30,14 +30,16 @@ demo: all
 	$(BENCH) --demo --scenario demo --mode fpr,auto --reps 1 --out $(DEMO_OUT)
 
 BENCH_OUT       ?= $(B)/bench
-BENCH_SCENARIOS ?= seed-small spike cache-stream anon-churn
+BENCH_SCENARIOS ?= seed-small seed-fit spike cache-stream anon-churn
 BENCH_MODES     ?= unpressured,none,fpr,static,proxmox,mom,auto,auto+guest
 BENCH_REPS      ?= 3
+# Where host swap and the guests' disks live (bench/README.md, storage profiles).
+BENCH_STORAGE   ?= ssd
 # Prefix for every bench invocation, e.g. BENCH_WRAP='flock /tmp/autoballoon-qemu.lock'
 # on a shared machine: the lock is then taken per scenario, not for hours.
 BENCH_WRAP      ?=
 # The command written into docs/benchmarks.md names every variable overridden.
-bench_overrides = $(foreach v,BENCH_SCENARIOS BENCH_MODES BENCH_REPS BENCH_WRAP,$(if \
+bench_overrides = $(foreach v,BENCH_SCENARIOS BENCH_MODES BENCH_REPS BENCH_STORAGE BENCH_WRAP,$(if \
 	$(filter command line environment,$(origin $(v))), $(v)='$(strip $($(v)))'))
 # The source revision the binaries are built from, named in the report.
 bench_rev := $(shell git describe --always --dirty 2>/dev/null)
@@ -53,7 +55,8 @@ bench: all
 	@set -e; for s in $(BENCH_SCENARIOS); do \
 		AB_SOURCE_REV='$(bench_rev)' $(BENCH_WRAP) \
 			$(BENCH_OUT)/bin/autoballoon-bench --scenario $$s --mode '$(BENCH_MODES)' \
-			--reps $(BENCH_REPS) --status-every 0 --keep --out $(BENCH_OUT)/$$s; \
+			--reps $(BENCH_REPS) --storage $(BENCH_STORAGE) --status-every 0 --keep \
+			--out $(BENCH_OUT)/$$s; \
 	done
 	$(BENCH_OUT)/bin/autoballoon-bench --report $(addprefix $(BENCH_OUT)/,$(BENCH_SCENARIOS)) \
 		--md docs/benchmarks.md --plots docs/benchmarks \
@@ -62,7 +65,7 @@ bench: all
 # Rewrite docs/benchmarks.md from every scenario's results in $(BENCH_OUT)
 # (e.g. after `make bench BENCH_SCENARIOS=...` runs done one after the other);
 # each scenario's section names the run that produced it and its date.
-BENCH_REPORT_SCENARIOS ?= seed-small spike cache-stream anon-churn seed
+BENCH_REPORT_SCENARIOS ?= seed-small seed-fit spike cache-stream anon-churn seed
 bench-report: $(BENCH)
 	$(BENCH) --report $(patsubst %/summary.json,%,$(wildcard $(addprefix $(BENCH_OUT)/,$(addsuffix /summary.json,$(BENCH_REPORT_SCENARIOS))))) \
 		--md docs/benchmarks.md --plots docs/benchmarks --command "make bench-report"
@@ -78,6 +81,16 @@ check-bench: $(BENCH) $(B)/autoballoond $(B)/autoballoonctl $(GUEST_IMAGE)
 		jq -e '.modes.auto.runs == 2 and .modes.none.runs == 1' \
 			$(B)/check-bench/summary.json >/dev/null || \
 		{ echo "check-bench: --keep did not keep the first auto run" >&2; exit 1; }
+	@# --storage ssd: the host's swap and the guests' reads go through the throttle
+	$(BENCH) --check --scenario smoke --mode fpr --reps 1 --guests 2 --storage ssd \
+		--status-every 0 --out $(B)/check-bench-ssd
+	@jq -e '.storage == "ssd" and .io_read_ops > 0 and .io_write_ops > 0 and \
+		.host_swap_out_pages > 0 and .io_write_ops >= .host_swap_out_pages / 8 and \
+		.guests_disk_read_bytes > 0 and .io_read_bytes >= .guests_disk_read_bytes' \
+		$(B)/check-bench-ssd/runs/fpr-1.json >/dev/null || \
+		{ echo "check-bench: storage ssd: swap or disk reads missed the throttle" >&2; \
+		  jq '{storage, io_read_ops, io_write_ops, io_read_bytes, host_swap_out_pages, \
+		      guests_disk_read_bytes}' $(B)/check-bench-ssd/runs/fpr-1.json >&2; exit 1; }
 	@# bench/ab: arm B's daemon gets the setting, arm A's does not; both in the report
 	AB_BENCH=$(BENCH) bench/ab --modes auto --reps 1 --out $(B)/check-ab smoke policy.boot_room=no
 	@grep -qx 'boot_room = no' $(B)/check-ab/B/runs/auto-1/daemon.conf && \

@@ -5,7 +5,7 @@
 #
 # Link programs with:  <objs> build/libabharness.a $(LIBS)
 
-HX_SRCS := bench/harness.c bench/hx_daemon.c
+HX_SRCS := bench/harness.c bench/hx_util.c bench/hx_storage.c bench/hx_daemon.c
 HX_LIB  := $(B)/libabharness.a
 HX_ALIB := $(ASAN)/libabharness.a
 

@@ -3,6 +3,7 @@
  * harness.c - the autoballoon test harness library (see harness.h).
  */
 #include "harness.h"
+#include "hx_util.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,19 +52,6 @@ bool hx_verbose(void)
 	return verbose;
 }
 
-__attribute__((format(printf, 1, 2)))
-static void vlog(const char *fmt, ...)
-{
-	if (!verbose)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "hx[%d]: ", (int)getpid());
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
 uint64_t hx_now_ns(void)
 {
 	struct timespec ts;
@@ -75,103 +64,10 @@ uint64_t hx_now_ms(void)
 	return hx_now_ns() / 1000000u;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000u,
-			       .tv_nsec = (long)(ms % 1000u) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Read a small file into buf (NUL-terminated). Returns length or -errno. */
-static ssize_t read_text(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t off = 0;
-	while (off + 1 < len) {
-		ssize_t n = read(fd, buf + off, len - 1 - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = -errno;
-			close(fd);
-			return e;
-		}
-		if (n == 0)
-			break;
-		off += (size_t)n;
-	}
-	buf[off] = '\0';
-	close(fd);
-	return (ssize_t)off;
-}
-
-static int write_text(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n;
-	do
-		n = write(fd, text, strlen(text));
-	while (n < 0 && errno == EINTR);
-	int e = n < 0 ? -errno : 0;
-	if (close(fd) < 0 && !e)
-		e = -errno;
-	return e;
-}
-
-static int read_u64_file(const char *path, uint64_t *ret)
-{
-	char buf[64];
-	ssize_t n = read_text(path, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	if (!strncmp(buf, "max", 3)) {
-		*ret = HX_UNLIMITED;
-		return 0;
-	}
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(buf, &end, 10);
-	if (errno || end == buf)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
-__attribute__((format(printf, 3, 4)))
-static int fmt_path(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
 int hx_mkdir_p(const char *path)
 {
 	char tmp[PATH_MAX];
-	if (fmt_path(tmp, sizeof(tmp), "%s", path))
+	if (hxu_fmt_path(tmp, sizeof(tmp), "%s", path))
 		return -ENAMETOOLONG;
 	for (char *p = tmp + 1; *p; p++) {
 		if (*p != '/')
@@ -191,7 +87,7 @@ static int proc_start_time(pid_t pid, uint64_t *ret_start, char *ret_state)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	ssize_t n = read_text(path, buf, sizeof(buf));
+	ssize_t n = hxu_read_text(path, buf, sizeof(buf));
 	if (n < 0)
 		return n == -ENOENT ? -ESRCH : (int)n;
 	char *p = strrchr(buf, ')');
@@ -220,28 +116,6 @@ static bool pid_gone(pid_t pid, uint64_t start)
 	if (proc_start_time(pid, &st, &state) < 0)
 		return true;
 	return state == 'Z' || state == 'X' || (start && st != start);
-}
-
-static bool find_in_path(const char *prog, char *buf, size_t len)
-{
-	if (strchr(prog, '/')) {
-		snprintf(buf, len, "%s", prog);
-		return access(prog, X_OK) == 0;
-	}
-	const char *env = getenv("PATH");
-	char path[4096];
-	snprintf(path, sizeof(path), "%s:/usr/sbin:/sbin:/usr/bin:/bin",
-		 env ? env : "");
-	char *save = NULL;
-	for (char *d = strtok_r(path, ":", &save); d;
-	     d = strtok_r(NULL, ":", &save)) {
-		if (!d[0])
-			continue;
-		if (fmt_path(buf, len, "%s/%s", d, prog) == 0 &&
-		    access(buf, X_OK) == 0)
-			return true;
-	}
-	return false;
 }
 
 /* ----------------------------------------------------------------- guard */
@@ -327,7 +201,7 @@ static void guard_cleanup(struct guard_state *s)
 		    pid <= 1 || pid == getpid())
 			continue;
 		if (!pid_gone((pid_t)pid, start)) {
-			vlog("guard: SIGKILL %ld", pid);
+			hxu_vlog("guard: SIGKILL %ld", pid);
 			kill((pid_t)pid, SIGKILL);
 		}
 	}
@@ -341,7 +215,7 @@ static void guard_cleanup(struct guard_state *s)
 		    pid <= 1)
 			continue;
 		while (!pid_gone((pid_t)pid, start) && hx_now_ms() < deadline)
-			sleep_ms(20);
+			hxu_sleep_ms(20);
 	}
 	/* 2. cgroups (children first: longest paths first) */
 	for (;;) {
@@ -355,7 +229,7 @@ static void guard_cleanup(struct guard_state *s)
 			break;
 		if (strstr(s->e[best].arg, "autoballoon")) {
 			int r = hx_cgroup_remove(s->e[best].arg, 10000);
-			vlog("guard: remove cgroup %s: %s", s->e[best].arg,
+			hxu_vlog("guard: remove cgroup %s: %s", s->e[best].arg,
 			     r ? strerror(-r) : "ok");
 		}
 		s->e[best].kind[0] = '\0';
@@ -365,14 +239,23 @@ static void guard_cleanup(struct guard_state *s)
 		if (!strcmp(s->e[i].kind, "swap")) {
 			if (swapoff(s->e[i].arg) < 0 && errno != EINVAL &&
 			    errno != ENOENT)
-				vlog("guard: swapoff %s: %m", s->e[i].arg);
+				hxu_vlog("guard: swapoff %s: %m", s->e[i].arg);
 			unlink(s->e[i].arg);
-			vlog("guard: removed swap %s", s->e[i].arg);
+			hxu_vlog("guard: removed swap %s", s->e[i].arg);
 		}
 	}
 	for (size_t i = 0; i < s->n; i++)
 		if (!strcmp(s->e[i].kind, "file"))
 			unlink(s->e[i].arg);
+	/* 5. mounts (the bench's storage: its swap and files are gone now) */
+	for (size_t i = 0; i < s->n; i++) {
+		if (!strcmp(s->e[i].kind, "mnt")) {
+			if (umount2(s->e[i].arg, MNT_DETACH) < 0 && errno != EINVAL &&
+			    errno != ENOENT)
+				hxu_vlog("guard: umount %s: %m", s->e[i].arg);
+			rmdir(s->e[i].arg);
+		}
+	}
 }
 
 __attribute__((noreturn))
@@ -430,7 +313,7 @@ static void guard_main(int fd)
 		if (len == sizeof(buf))
 			len = 0;	/* garbage: drop */
 	}
-	vlog("guard: parent gone, cleaning %zu resources", s.n);
+	hxu_vlog("guard: parent gone, cleaning %zu resources", s.n);
 	guard_cleanup(&s);
 	_exit(0);
 }
@@ -480,7 +363,7 @@ int hx_guard_start(void)
 	guard_fd = sv[1];
 	guard_pid = pid;
 	guard_owner = getpid();
-	vlog("guard started, pid %d", (int)pid);
+	hxu_vlog("guard started, pid %d", (int)pid);
 	return 0;
 }
 
@@ -567,6 +450,16 @@ int hx_guard_del_swap(const char *path)
 	return guard_send('-', "swap", path);
 }
 
+int hx_guard_add_mount(const char *path)
+{
+	return guard_send('+', "mnt", path);
+}
+
+int hx_guard_del_mount(const char *path)
+{
+	return guard_send('-', "mnt", path);
+}
+
 int hx_guard_add_file(const char *path)
 {
 	return guard_send('+', "file", path);
@@ -585,9 +478,9 @@ int hx_cgroup_detect(const char *fs_root, struct hx_cgroup_info *ret)
 	char path[PATH_MAX], buf[1024];
 	memset(ret, 0, sizeof(*ret));
 
-	if (fmt_path(path, sizeof(path), "%s/cgroup.controllers", root))
+	if (hxu_fmt_path(path, sizeof(path), "%s/cgroup.controllers", root))
 		return -ENAMETOOLONG;
-	if (read_text(path, buf, sizeof(buf)) >= 0) {
+	if (hxu_read_text(path, buf, sizeof(buf)) >= 0) {
 		char *save = NULL;
 		for (char *w = strtok_r(buf, " \n", &save); w;
 		     w = strtok_r(NULL, " \n", &save)) {
@@ -601,18 +494,23 @@ int hx_cgroup_detect(const char *fs_root, struct hx_cgroup_info *ret)
 			}
 		}
 	}
-	if (fmt_path(path, sizeof(path), "%s/memory/memory.limit_in_bytes",
+	if (hxu_fmt_path(path, sizeof(path), "%s/memory/memory.limit_in_bytes",
 		     root))
 		return -ENAMETOOLONG;
 	if (access(path, F_OK) == 0) {
 		ret->version = HX_CG_V1;
 		snprintf(ret->mem_root, sizeof(ret->mem_root), "%s/memory",
 			 root);
-		if (fmt_path(path, sizeof(path), "%s/unified/cgroup.pressure",
+		if (hxu_fmt_path(path, sizeof(path),
+				 "%s/blkio/blkio.throttle.read_iops_device",
+				 root) == 0 && access(path, F_OK) == 0)
+			snprintf(ret->blkio_root, sizeof(ret->blkio_root),
+				 "%s/blkio", root);
+		if (hxu_fmt_path(path, sizeof(path), "%s/unified/cgroup.pressure",
 			     root) == 0 && access(path, F_OK) == 0)
 			snprintf(ret->psi_root, sizeof(ret->psi_root),
 				 "%s/unified", root);
-		else if (fmt_path(path, sizeof(path),
+		else if (hxu_fmt_path(path, sizeof(path),
 				  "%s/unified/memory.pressure", root) == 0 &&
 			 access(path, F_OK) == 0)
 			snprintf(ret->psi_root, sizeof(ret->psi_root),
@@ -634,6 +532,8 @@ struct hx_slice {
 	char mem_path[PATH_MAX];
 	char psi_dir[PATH_MAX];		/* "" when none (or == mem_path on v2) */
 	char psi_file[PATH_MAX];	/* "" when none */
+	char blkio_root[512];		/* v1: where the blkio twin goes */
+	char io_dir[PATH_MAX];		/* I/O limits: v1 blkio twin, v2 mem_path */
 };
 
 static int slice_write_limit(struct hx_slice *s, uint64_t limit)
@@ -653,15 +553,15 @@ static int slice_write_limit(struct hx_slice *s, uint64_t limit)
 		else
 			snprintf(val, sizeof(val), "%" PRIu64, limit);
 	}
-	return write_text(path, val);
+	return hxu_write_text(path, val);
 }
 
 static int v2_enable_memory(const char *root)
 {
 	char path[PATH_MAX], buf[1024];
-	if (fmt_path(path, sizeof(path), "%s/cgroup.subtree_control", root))
+	if (hxu_fmt_path(path, sizeof(path), "%s/cgroup.subtree_control", root))
 		return -ENAMETOOLONG;
-	ssize_t n = read_text(path, buf, sizeof(buf));
+	ssize_t n = hxu_read_text(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	char *save = NULL;
@@ -669,7 +569,7 @@ static int v2_enable_memory(const char *root)
 	     w = strtok_r(NULL, " \n", &save))
 		if (!strcmp(w, "memory"))
 			return 0;
-	return write_text(path, "+memory");
+	return hxu_write_text(path, "+memory");
 }
 
 int hx_slice_create_at(const struct hx_cgroup_info *cg, const char *name,
@@ -685,7 +585,8 @@ int hx_slice_create_at(const struct hx_cgroup_info *cg, const char *name,
 		return -ENOMEM;
 	s->version = cg->version;
 	snprintf(s->name, sizeof(s->name), "%s", name);
-	int r = fmt_path(s->mem_path, sizeof(s->mem_path), "%s/%s",
+	snprintf(s->blkio_root, sizeof(s->blkio_root), "%s", cg->blkio_root);
+	int r = hxu_fmt_path(s->mem_path, sizeof(s->mem_path), "%s/%s",
 			 cg->mem_root, name);
 	if (r)
 		goto fail_free;
@@ -714,7 +615,7 @@ int hx_slice_create_at(const struct hx_cgroup_info *cg, const char *name,
 	} else if (cg->psi_root[0]) {
 		/* hybrid host: a cgroup2 twin gives the slice its own PSI */
 		char dir[PATH_MAX];
-		if (fmt_path(dir, sizeof(dir), "%s/%s", cg->psi_root, name) == 0 &&
+		if (hxu_fmt_path(dir, sizeof(dir), "%s/%s", cg->psi_root, name) == 0 &&
 		    hx_guard_add_cgroup(dir) == 0) {
 			if (mkdir(dir, 0755) == 0) {
 				snprintf(s->psi_dir, sizeof(s->psi_dir), "%s", dir);
@@ -727,7 +628,7 @@ int hx_slice_create_at(const struct hx_cgroup_info *cg, const char *name,
 			}
 		}
 	}
-	vlog("slice %s: v%d, limit %" PRIu64 ", psi %s", s->mem_path,
+	hxu_vlog("slice %s: v%d, limit %" PRIu64 ", psi %s", s->mem_path,
 	     (int)s->version, limit_bytes, s->psi_file[0] ? s->psi_file : "none");
 	*ret = s;
 	return 0;
@@ -780,7 +681,7 @@ int hx_slice_set_swap_limit(struct hx_slice *s, uint64_t bytes)
 		snprintf(val, sizeof(val), "max");
 	else
 		snprintf(val, sizeof(val), "%" PRIu64, bytes);
-	return write_text(path, val);
+	return hxu_write_text(path, val);
 }
 
 int hx_slice_usage(const struct hx_slice *s, uint64_t *ret_bytes)
@@ -789,38 +690,187 @@ int hx_slice_usage(const struct hx_slice *s, uint64_t *ret_bytes)
 	snprintf(path, sizeof(path), "%s/%s", s->mem_path,
 		 s->version == HX_CG_V2 ? "memory.current"
 					: "memory.usage_in_bytes");
-	return read_u64_file(path, ret_bytes);
+	return hxu_read_u64_file(path, ret_bytes);
 }
 
-/* The cgroup.procs files a new member must be written to. */
-static int slice_procs_paths(const struct hx_slice *s, char p1[PATH_MAX + 32],
-			     char p2[PATH_MAX + 32])
+/*
+ * The cgroup.procs files a new member must be written to: the memory
+ * cgroup (a must), the PSI twin (best effort), the blkio twin (a must when
+ * the slice's I/O is throttled). "" when there is none.
+ */
+#define SLICE_PROCS 3
+static void slice_procs_paths(const struct hx_slice *s,
+			      char p[SLICE_PROCS][PATH_MAX + 32])
 {
-	snprintf(p1, PATH_MAX + 32, "%s/cgroup.procs", s->mem_path);
-	p2[0] = '\0';
+	snprintf(p[0], PATH_MAX + 32, "%s/cgroup.procs", s->mem_path);
+	p[1][0] = p[2][0] = '\0';
 	if (s->psi_dir[0])
-		snprintf(p2, PATH_MAX + 32, "%s/cgroup.procs", s->psi_dir);
-	return 0;
+		snprintf(p[1], PATH_MAX + 32, "%s/cgroup.procs", s->psi_dir);
+	if (s->version == HX_CG_V1 && s->io_dir[0])
+		snprintf(p[2], PATH_MAX + 32, "%s/cgroup.procs", s->io_dir);
 }
 
 int hx_slice_add_pid(struct hx_slice *s, pid_t pid)
 {
-	char p1[PATH_MAX + 32], p2[PATH_MAX + 32], val[32];
-	slice_procs_paths(s, p1, p2);
+	char p[SLICE_PROCS][PATH_MAX + 32], val[32];
+	slice_procs_paths(s, p);
 	snprintf(val, sizeof(val), "%d", (int)pid);
-	int r = write_text(p1, val);
+	int r = hxu_write_text(p[0], val);
 	if (r)
 		return r;
-	if (p2[0])
-		write_text(p2, val);	/* PSI twin: best effort */
+	if (p[1][0])
+		hxu_write_text(p[1], val);	/* PSI twin: best effort */
+	return p[2][0] ? hxu_write_text(p[2], val) : 0;
+}
+
+/* v2: the io controller must be on in the parent for io.max. */
+static int v2_enable_io(const char *mem_path)
+{
+	char parent[PATH_MAX], path[PATH_MAX + 32], buf[1024];
+	snprintf(parent, sizeof(parent), "%s", mem_path);
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = '\0';
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", parent);
+	if (hxu_read_text(path, buf, sizeof(buf)) >= 0) {
+		char *save = NULL;
+		for (char *w = strtok_r(buf, " \n", &save); w;
+		     w = strtok_r(NULL, " \n", &save))
+			if (!strcmp(w, "io"))
+				return 0;
+	}
+	return hxu_write_text(path, "+io");
+}
+
+int hx_slice_set_io_limits(struct hx_slice *s, unsigned maj, unsigned min,
+			   const struct hx_io_limits *l)
+{
+	char path[PATH_MAX + 64], val[160];
+	const uint64_t v[4] = { l->read_bps, l->write_bps, l->read_iops,
+				l->write_iops };
+	int r;
+
+	if (s->version == HX_CG_V2) {
+		char lim[4][24];
+		r = v2_enable_io(s->mem_path);
+		if (r)
+			return r;
+		snprintf(s->io_dir, sizeof(s->io_dir), "%s", s->mem_path);
+		for (int i = 0; i < 4; i++) {
+			if (v[i])
+				snprintf(lim[i], sizeof(lim[i]), "%" PRIu64, v[i]);
+			else
+				snprintf(lim[i], sizeof(lim[i]), "max");
+		}
+		snprintf(path, sizeof(path), "%s/io.max", s->io_dir);
+		snprintf(val, sizeof(val), "%u:%u rbps=%s wbps=%s riops=%s wiops=%s",
+			 maj, min, lim[0], lim[1], lim[2], lim[3]);
+		return hxu_write_text(path, val);
+	}
+	if (!s->blkio_root[0])
+		return -EOPNOTSUPP;
+	if (!s->io_dir[0]) {
+		char dir[PATH_MAX];
+		if (hxu_fmt_path(dir, sizeof(dir), "%s/%s", s->blkio_root, s->name))
+			return -ENAMETOOLONG;
+		r = hx_guard_add_cgroup(dir);
+		if (r)
+			return r;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			r = -errno;
+			hx_guard_del_cgroup(dir);
+			return r;
+		}
+		snprintf(s->io_dir, sizeof(s->io_dir), "%s", dir);
+	}
+	static const char *const files[4] = {
+		"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+		"blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device",
+	};
+	/*
+	 * v1 charges swap-out writeback to the root group: a page's memory
+	 * cgroup has no blkio twin in another hierarchy. The root group gets
+	 * the same limits on this device, which only the bench uses.
+	 */
+	const char *dirs[2] = { s->io_dir, s->blkio_root };
+	for (int d = 0; d < 2; d++) {
+		for (int i = 0; i < 4; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dirs[d], files[i]);
+			snprintf(val, sizeof(val), "%u:%u %" PRIu64, maj, min, v[i]);
+			r = hxu_write_text(path, val);	/* 0 removes that limit */
+			if (r)
+				return r;
+		}
+	}
 	return 0;
 }
+
+int hx_slice_io_stats(const struct hx_slice *s, unsigned maj, unsigned min,
+		      struct hx_io_stats *ret)
+{
+	char path[PATH_MAX + 64], buf[16384], dev[32];
+	char *save = NULL;
+	ssize_t n;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!s->io_dir[0])
+		return -ENOENT;
+	snprintf(dev, sizeof(dev), "%u:%u", maj, min);
+	if (s->version == HX_CG_V2) {
+		/* io.stat: "MAJ:MIN rbytes=N wbytes=N rios=N wios=N ..." */
+		snprintf(path, sizeof(path), "%s/io.stat", s->io_dir);
+		n = hxu_read_text(path, buf, sizeof(buf));
+		if (n < 0)
+			return (int)n;
+		for (char *l = strtok_r(buf, "\n", &save); l;
+		     l = strtok_r(NULL, "\n", &save)) {
+			unsigned long long rb, wb, ri, wi;
+			char d[32];
+			if (sscanf(l, "%31s rbytes=%llu wbytes=%llu rios=%llu wios=%llu",
+				   d, &rb, &wb, &ri, &wi) == 5 && !strcmp(d, dev)) {
+				ret->read_ios = ri;
+				ret->write_ios = wi;
+				ret->read_bytes = rb;
+				ret->write_bytes = wb;
+			}
+		}
+		return 0;	/* no line: no I/O yet */
+	}
+	/*
+	 * v1: "MAJ:MIN Read N" lines, operations in one file, bytes in another;
+	 * the slice's twin plus the root group's own (swap-out, see above).
+	 */
+	static const char *const files[2] = { "blkio.throttle.io_serviced",
+					      "blkio.throttle.io_service_bytes" };
+	for (int k = 0; k < 4; k++) {
+		snprintf(path, sizeof(path), "%s/%s", k < 2 ? s->io_dir : s->blkio_root,
+			 files[k % 2]);
+		n = hxu_read_text(path, buf, sizeof(buf));
+		if (n < 0)
+			return (int)n;
+		save = NULL;
+		for (char *l = strtok_r(buf, "\n", &save); l;
+		     l = strtok_r(NULL, "\n", &save)) {
+			char d[32], op[16];
+			unsigned long long v;
+			if (sscanf(l, "%31s %15s %llu", d, op, &v) != 3 || strcmp(d, dev))
+				continue;
+			if (!strcmp(op, "Read"))
+				*(k % 2 ? &ret->read_bytes : &ret->read_ios) += v;
+			else if (!strcmp(op, "Write"))
+				*(k % 2 ? &ret->write_bytes : &ret->write_ios) += v;
+		}
+	}
+	return 0;
+}
+
 
 int hx_psi_read(const char *path, struct hx_psi *ret)
 {
 	char buf[512];
 	memset(ret, 0, sizeof(*ret));
-	ssize_t n = read_text(path, buf, sizeof(buf));
+	ssize_t n = hxu_read_text(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	int found = 0;
@@ -860,12 +910,12 @@ int hx_slice_stats(const struct hx_slice *s, struct hx_slice_stats *ret)
 	bool v2 = s->version == HX_CG_V2;
 	snprintf(path, sizeof(path), "%s/%s", s->mem_path,
 		 v2 ? "memory.max" : "memory.limit_in_bytes");
-	if (read_u64_file(path, &ret->limit_bytes) == 0 &&
+	if (hxu_read_u64_file(path, &ret->limit_bytes) == 0 &&
 	    ret->limit_bytes >= ((uint64_t)1 << 62))
 		ret->limit_bytes = HX_UNLIMITED;
 	snprintf(path, sizeof(path), "%s/%s", s->mem_path,
 		 v2 ? "memory.peak" : "memory.max_usage_in_bytes");
-	if (read_u64_file(path, &ret->peak_bytes))
+	if (hxu_read_u64_file(path, &ret->peak_bytes))
 		ret->peak_bytes = 0;
 
 	snprintf(path, sizeof(path), "%s/memory.stat", s->mem_path);
@@ -904,7 +954,7 @@ int hx_slice_stats(const struct hx_slice *s, struct hx_slice_stats *ret)
 	if (v2) {
 		snprintf(path, sizeof(path), "%s/memory.swap.current",
 			 s->mem_path);
-		if (read_u64_file(path, &ret->swap_bytes))
+		if (hxu_read_u64_file(path, &ret->swap_bytes))
 			ret->swap_bytes = 0;
 	}
 	struct hx_psi psi;
@@ -921,7 +971,7 @@ int hx_slice_stats(const struct hx_slice *s, struct hx_slice_stats *ret)
 int hx_cgroup_remove(const char *path, int timeout_ms)
 {
 	char procs[PATH_MAX];
-	if (fmt_path(procs, sizeof(procs), "%s/cgroup.procs", path))
+	if (hxu_fmt_path(procs, sizeof(procs), "%s/cgroup.procs", path))
 		return -ENAMETOOLONG;
 	uint64_t deadline = hx_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
@@ -940,7 +990,7 @@ int hx_cgroup_remove(const char *path, int timeout_ms)
 		}
 		if (hx_now_ms() >= deadline)
 			return e;
-		sleep_ms(20);
+		hxu_sleep_ms(20);
 	}
 }
 
@@ -951,6 +1001,13 @@ int hx_slice_destroy(struct hx_slice *s)
 	int r = hx_cgroup_remove(s->mem_path, 10000);
 	if (r == 0)
 		hx_guard_del_cgroup(s->mem_path);
+	if (s->version == HX_CG_V1 && s->io_dir[0]) {
+		int r2 = hx_cgroup_remove(s->io_dir, 10000);
+		if (r2 == 0)
+			hx_guard_del_cgroup(s->io_dir);
+		else if (!r)
+			r = r2;
+	}
 	if (s->psi_dir[0]) {
 		int r2 = hx_cgroup_remove(s->psi_dir, 10000);
 		if (r2 == 0)
@@ -958,7 +1015,7 @@ int hx_slice_destroy(struct hx_slice *s)
 		else if (!r)
 			r = r2;
 	}
-	vlog("slice %s removed: %s", s->mem_path, r ? strerror(-r) : "ok");
+	hxu_vlog("slice %s removed: %s", s->mem_path, r ? strerror(-r) : "ok");
 	free(s);
 	return r;
 }
@@ -992,7 +1049,7 @@ int hx_proc_stats(pid_t pid, struct hx_proc_stats *ret)
 	char path[64], buf[4096];
 	memset(ret, 0, sizeof(*ret));
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	ssize_t n = read_text(path, buf, sizeof(buf));
+	ssize_t n = hxu_read_text(path, buf, sizeof(buf));
 	if (n < 0)
 		return n == -ENOENT ? -ESRCH : (int)n;
 	char *save = NULL;
@@ -1007,16 +1064,18 @@ int hx_proc_stats(pid_t pid, struct hx_proc_stats *ret)
 			ret->swap_bytes = kib * 1024u;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = read_text(path, buf, sizeof(buf));
+	n = hxu_read_text(path, buf, sizeof(buf));
 	if (n < 0)
 		return n == -ENOENT ? -ESRCH : (int)n;
 	char *p = strrchr(buf, ')');
 	if (!p)
 		return -EINVAL;
-	/* after ')': utime is word 11, stime word 12 (fields 14, 15) */
+	/* after ')': majflt is word 9, utime 11, stime 12 (fields 12, 14, 15) */
 	unsigned long long ut = 0, stime = 0;
 	char *tok = strtok_r(p + 1, " ", &save);
 	for (int i = 0; tok && i <= 12; i++) {
+		if (i == 9)
+			ret->majflt = strtoull(tok, NULL, 10);
 		if (i == 11)
 			ut = strtoull(tok, NULL, 10);
 		if (i == 12)
@@ -1033,36 +1092,6 @@ int hx_proc_stats(pid_t pid, struct hx_proc_stats *ret)
 struct hx_swap {
 	char path[PATH_MAX];
 };
-
-/* fork + exec PROG ARGS..., stdout/stderr to /dev/null unless verbose. */
-static int run_prog(const char *prog, char *const argv[])
-{
-	char full[PATH_MAX];
-	if (!find_in_path(prog, full, sizeof(full)))
-		return -ENOENT;
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			if (!verbose)
-				dup2(nul, 2);
-		}
-		execv(full, argv);
-		_exit(127);
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (!WIFEXITED(st))
-		return -EINTR;
-	return WEXITSTATUS(st) == 0 ? 0 : (WEXITSTATUS(st) == 127 ? -ENOENT : -EIO);
-}
 
 static int fill_zero(int fd, uint64_t bytes)
 {
@@ -1095,7 +1124,7 @@ static int swap_prepare(const char *path, uint64_t bytes, bool zero)
 	char *const argv[] = { (char *)(uintptr_t)"mkswap",
 			       (char *)(uintptr_t)"-q",
 			       (char *)(uintptr_t)path, NULL };
-	return run_prog("mkswap", argv);
+	return hxu_run_prog("mkswap", argv);
 }
 
 int hx_swap_create(const char *path, uint64_t bytes, struct hx_swap **ret)
@@ -1105,7 +1134,7 @@ int hx_swap_create(const char *path, uint64_t bytes, struct hx_swap **ret)
 	struct hx_swap *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	int r = fmt_path(s->path, sizeof(s->path), "%s", path);
+	int r = hxu_fmt_path(s->path, sizeof(s->path), "%s", path);
 	if (r)
 		goto fail_free;
 	r = hx_guard_add_swap(s->path);
@@ -1131,7 +1160,7 @@ int hx_swap_create(const char *path, uint64_t bytes, struct hx_swap **ret)
 		if (r)
 			goto fail_unlink;
 	}
-	vlog("swap %s: %" PRIu64 " MiB on", s->path, bytes / HX_MIB);
+	hxu_vlog("swap %s: %" PRIu64 " MiB on", s->path, bytes / HX_MIB);
 	*ret = s;
 	return 0;
 
@@ -1139,7 +1168,7 @@ fail_unlink:
 	unlink(s->path);
 	hx_guard_del_swap(s->path);
 fail_free:
-	vlog("swap %s: %s", path, strerror(-r));
+	hxu_vlog("swap %s: %s", path, strerror(-r));
 	free(s);
 	return r;
 }
@@ -1160,7 +1189,7 @@ int hx_swap_destroy(struct hx_swap *s)
 		r = -errno;
 	if (!r)
 		hx_guard_del_swap(s->path);
-	vlog("swap %s removed: %s", s->path, r ? strerror(-r) : "ok");
+	hxu_vlog("swap %s removed: %s", s->path, r ? strerror(-r) : "ok");
 	free(s);
 	return r;
 }
@@ -1280,17 +1309,17 @@ int hx_accel_detect(const char *image_dir, const char **ret_accel)
 	}
 	const char *dir = image_dir ? image_dir : DEFAULT_IMAGE_DIR;
 	char cache[PATH_MAX], lockp[PATH_MAX], buf[16];
-	if (fmt_path(cache, sizeof(cache), "%s/accel", dir) ||
-	    fmt_path(lockp, sizeof(lockp), "%s/accel.lock", dir))
+	if (hxu_fmt_path(cache, sizeof(cache), "%s/accel", dir) ||
+	    hxu_fmt_path(lockp, sizeof(lockp), "%s/accel.lock", dir))
 		return -ENAMETOOLONG;
 	/* the cache is stale when the kernel is newer than the answer */
 	char kpath[PATH_MAX];
 	struct stat cst, kst;
-	if (fmt_path(kpath, sizeof(kpath), "%s/vmlinuz", dir) == 0 &&
+	if (hxu_fmt_path(kpath, sizeof(kpath), "%s/vmlinuz", dir) == 0 &&
 	    stat(cache, &cst) == 0 && stat(kpath, &kst) == 0 &&
 	    kst.st_mtime > cst.st_mtime)
 		unlink(cache);
-	if (read_text(cache, buf, sizeof(buf)) > 0) {
+	if (hxu_read_text(cache, buf, sizeof(buf)) > 0) {
 		if (!strncmp(buf, "kvm", 3) || !strncmp(buf, "tcg", 3)) {
 			*ret_accel = !strncmp(buf, "kvm", 3) ? "kvm" : "tcg";
 			return 0;
@@ -1302,7 +1331,7 @@ int hx_accel_detect(const char *image_dir, const char **ret_accel)
 	while (flock(lfd, LOCK_EX) < 0 && errno == EINTR)
 		;
 	const char *ans = "tcg";
-	if (read_text(cache, buf, sizeof(buf)) > 0 &&
+	if (hxu_read_text(cache, buf, sizeof(buf)) > 0 &&
 	    (!strncmp(buf, "kvm", 3) || !strncmp(buf, "tcg", 3))) {
 		ans = !strncmp(buf, "kvm", 3) ? "kvm" : "tcg";
 		goto out;
@@ -1329,7 +1358,7 @@ int hx_accel_detect(const char *image_dir, const char **ret_accel)
 				ans = "kvm";
 			hx_vm_destroy(vm);
 		}
-		vlog("accel probe: KVM %s after %" PRIu64 " ms",
+		hxu_vlog("accel probe: KVM %s after %" PRIu64 " ms",
 		     !strcmp(ans, "kvm") ? "boots" : "does not boot",
 		     hx_now_ms() - t0);
 	}
@@ -1339,7 +1368,7 @@ int hx_accel_detect(const char *image_dir, const char **ret_accel)
 	if (cfd >= 0) {
 		char line[8];
 		snprintf(line, sizeof(line), "%s\n", ans);
-		write_all(cfd, line, strlen(line));
+		hxu_write_all(cfd, line, strlen(line));
 		close(cfd);
 		rename(tmp, cache);
 	}
@@ -1756,7 +1785,7 @@ int hx_vm_kill(struct hx_vm *vm)
 		while ((w = waitpid(vm->pid, &st, 0)) < 0 && errno == EINTR)
 			;
 		vm_reaped(vm, w == vm->pid ? st : 0);
-		vlog("vm %s: killed", vm->name);
+		hxu_vlog("vm %s: killed", vm->name);
 	}
 	hx_vm_poll(vm);
 	return 0;
@@ -1845,7 +1874,7 @@ int hx_vm_wait_qmp(struct hx_vm *vm, int timeout_ms)
 			return -ESRCH;
 		if (hx_now_ms() >= deadline)
 			return -ETIMEDOUT;
-		sleep_ms(10);
+		hxu_sleep_ms(10);
 	}
 }
 
@@ -1955,17 +1984,17 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 		return -EINVAL;
 	char kernel[PATH_MAX];
 	if (o->kernel) {
-		if (fmt_path(kernel, sizeof(kernel), "%s", o->kernel))
+		if (hxu_fmt_path(kernel, sizeof(kernel), "%s", o->kernel))
 			return -ENAMETOOLONG;
-	} else if (fmt_path(kernel, sizeof(kernel), "%s/vmlinux", image_dir) ||
+	} else if (hxu_fmt_path(kernel, sizeof(kernel), "%s/vmlinux", image_dir) ||
 		   access(kernel, R_OK) < 0) {
 		/* no PVH-bootable ELF: the bzImage (decompresses itself) */
-		if (fmt_path(kernel, sizeof(kernel), "%s/vmlinuz", image_dir))
+		if (hxu_fmt_path(kernel, sizeof(kernel), "%s/vmlinuz", image_dir))
 			return -ENAMETOOLONG;
 	}
 	if (access(kernel, R_OK) < 0)
 		return -ENOENT;
-	if (fmt_path(path, sizeof(path), "%s/initrd.img", image_dir) ||
+	if (hxu_fmt_path(path, sizeof(path), "%s/initrd.img", image_dir) ||
 	    access(path, R_OK) < 0)
 		return -ENOENT;
 
@@ -1995,9 +2024,9 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 	r = hx_mkdir_p(run_dir);
 	if (r)
 		goto fail;
-	if (fmt_path(vm->serial, sizeof(vm->serial), "%s/%s.serial", run_dir, vm->name) ||
-	    fmt_path(vm->qmp, sizeof(vm->qmp), "%s/%s.qmp", run_dir, vm->name) ||
-	    fmt_path(vm->log, sizeof(vm->log), "%s/%s.log", run_dir, vm->name)) {
+	if (hxu_fmt_path(vm->serial, sizeof(vm->serial), "%s/%s.serial", run_dir, vm->name) ||
+	    hxu_fmt_path(vm->qmp, sizeof(vm->qmp), "%s/%s.qmp", run_dir, vm->name) ||
+	    hxu_fmt_path(vm->log, sizeof(vm->log), "%s/%s.log", run_dir, vm->name)) {
 		r = -ENAMETOOLONG;
 		goto fail;
 	}
@@ -2019,8 +2048,9 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 	snprintf(vm->accel, sizeof(vm->accel), "%s", accel);
 
 	const char *cache_mode = o->disk_cache;
+	const char *disk_dir = o->disk_dir ? o->disk_dir : run_dir;
 	if (o->data_disk_mib) {
-		if (fmt_path(vm->data, sizeof(vm->data), "%s/%s.data", run_dir, vm->name)) {
+		if (hxu_fmt_path(vm->data, sizeof(vm->data), "%s/%s.data", disk_dir, vm->name)) {
 			r = -ENAMETOOLONG;
 			goto fail;
 		}
@@ -2031,7 +2061,7 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 			cache_mode = odirect_works(vm->data) ? "none" : "writeback";
 	}
 	if (o->swap_disk_mib) {
-		if (fmt_path(vm->swap, sizeof(vm->swap), "%s/%s.swap", run_dir, vm->name)) {
+		if (hxu_fmt_path(vm->swap, sizeof(vm->swap), "%s/%s.swap", disk_dir, vm->name)) {
 			r = -ENAMETOOLONG;
 			goto fail;
 		}
@@ -2076,11 +2106,11 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 		goto fail;
 	}
 
-	char procs1[PATH_MAX + 32] = "", procs2[PATH_MAX + 32] = "";
+	char procs[SLICE_PROCS][PATH_MAX + 32] = { "", "", "" };
 	if (o->slice)
-		slice_procs_paths(o->slice, procs1, procs2);
+		slice_procs_paths(o->slice, procs);
 	char qemu_path[PATH_MAX];
-	if (!find_in_path(qemu, qemu_path, sizeof(qemu_path))) {
+	if (!hxu_find_in_path(qemu, qemu_path, sizeof(qemu_path))) {
 		r = -ENOENT;
 		goto fail;
 	}
@@ -2113,13 +2143,12 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 		const int sigs[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD };
 		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 			signal(sigs[i], SIG_DFL);
-		const char *procs[2] = { procs1, procs2 };
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < SLICE_PROCS; i++) {
 			if (!procs[i][0])
 				continue;
 			int fd = open(procs[i], O_WRONLY | O_CLOEXEC);
 			if (fd < 0 || write(fd, "0", 1) != 1) {
-				if (i == 0) {	/* the memory cgroup is a must */
+				if (i != 1) {	/* only the PSI twin is optional */
 					err = errno ? errno : EIO;
 					(void)!write(errpipe[1], &err, sizeof(err));
 					_exit(127);
@@ -2162,12 +2191,12 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 	close(errpipe[0]);
 	close(logfd);
 	argv_free(&a);
-	vlog("vm %s: pid %d, accel %s", vm->name, (int)pid, vm->accel);
+	hxu_vlog("vm %s: pid %d, accel %s", vm->name, (int)pid, vm->accel);
 	*ret = vm;
 	return 0;
 
 fail:
-	vlog("vm %s: start failed: %s", vm->name, strerror(-r));
+	hxu_vlog("vm %s: start failed: %s", vm->name, strerror(-r));
 	argv_free(&a);
 	if (logfd >= 0)
 		close(logfd);
@@ -2210,13 +2239,13 @@ int hx_env_check(const char *image_dir, char *why, size_t why_len)
 		return -ENODEV;
 	}
 	char p[PATH_MAX];
-	if (!find_in_path(DEFAULT_QEMU, p, sizeof(p))) {
+	if (!hxu_find_in_path(DEFAULT_QEMU, p, sizeof(p))) {
 		snprintf(why, why_len, "%s not found", DEFAULT_QEMU);
 		return -ENOENT;
 	}
 	const char *dir = image_dir ? image_dir : DEFAULT_IMAGE_DIR;
-	if (fmt_path(p, sizeof(p), "%s/initrd.img", dir) || access(p, R_OK) ||
-	    fmt_path(p, sizeof(p), "%s/vmlinuz", dir) || access(p, R_OK)) {
+	if (hxu_fmt_path(p, sizeof(p), "%s/initrd.img", dir) || access(p, R_OK) ||
+	    hxu_fmt_path(p, sizeof(p), "%s/vmlinuz", dir) || access(p, R_OK)) {
 		snprintf(why, why_len, "no guest image in %.200s (make guest-image)", dir);
 		return -ENOENT;
 	}

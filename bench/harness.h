@@ -108,6 +108,9 @@ int hx_guard_del_cgroup(const char *path);
 int hx_guard_add_swap(const char *path);
 int hx_guard_del_swap(const char *path);
 int hx_guard_add_file(const char *path);
+/* A mount point: unmounted (lazily) and removed after swap and files. */
+int hx_guard_add_mount(const char *path);
+int hx_guard_del_mount(const char *path);
 int hx_guard_del_file(const char *path);
 
 /* ---- cgroups and the host slice ---- */
@@ -122,6 +125,7 @@ struct hx_cgroup_info {
 	enum hx_cg_version version;
 	char mem_root[512];	/* where memory cgroups are made */
 	char psi_root[512];	/* a cgroup2 root for per-slice PSI, or "" */
+	char blkio_root[512];	/* v1: the blkio hierarchy (I/O limits), or "" */
 };
 
 /*
@@ -178,6 +182,33 @@ int hx_slice_usage(const struct hx_slice *s, uint64_t *ret_bytes);
 /* Move PID (0 = this process) into the slice (and its PSI twin). */
 int hx_slice_add_pid(struct hx_slice *s, pid_t pid);
 int hx_slice_stats(const struct hx_slice *s, struct hx_slice_stats *ret);
+
+/* Throttle the slice's I/O to block device MAJ:MIN; 0 = that one unlimited. */
+struct hx_io_limits {
+	uint64_t read_iops, write_iops;
+	uint64_t read_bps, write_bps;
+};
+
+/*
+ * v2: io.max in the slice (the io controller is enabled in its parent). v1:
+ * a blkio twin cgroup of the slice's name with the blkio.throttle.* files;
+ * PIDs added to the slice afterwards join it too, so call this before
+ * starting anything in the slice. v1 charges swap-out writeback to the root
+ * group (memory and blkio are separate hierarchies), so the root group gets
+ * the same limits on that device. -EOPNOTSUPP without a blkio hierarchy.
+ */
+int hx_slice_set_io_limits(struct hx_slice *s, unsigned maj, unsigned min,
+			   const struct hx_io_limits *l);
+
+/* I/O on MAJ:MIN counted against the slice's limits (on v1 with everything
+ * the root group did on it: swap-out; read it before and after what is not
+ * the slice's). Counters only grow. */
+struct hx_io_stats {
+	uint64_t read_ios, write_ios;
+	uint64_t read_bytes, write_bytes;
+};
+int hx_slice_io_stats(const struct hx_slice *s, unsigned maj, unsigned min,
+		      struct hx_io_stats *ret);
 /* SIGKILL what is left inside, remove the cgroup(s), free. NULL is fine. */
 int hx_slice_destroy(struct hx_slice *s);
 
@@ -209,10 +240,30 @@ struct hx_proc_stats {
 	uint64_t hwm_bytes;	/* VmHWM: peak RSS */
 	uint64_t swap_bytes;	/* VmSwap */
 	uint64_t cpu_ms;	/* utime + stime */
+	uint64_t majflt;	/* major faults: host swap-ins, file page-ins */
 };
 
 /* Read /proc/PID/status and /proc/PID/stat. -ESRCH when gone. */
 int hx_proc_stats(pid_t pid, struct hx_proc_stats *ret);
+
+/* ---- storage: a throttled disk for the bench's storage profiles ---- */
+
+struct hx_storage;
+
+/*
+ * A file DIR/storage.img of `bytes` (sparse) attached to a loop device
+ * (direct I/O where the backing file system allows it, detached when
+ * unmounted), formatted ext4 and mounted on DIR/storage.mnt: swap files and
+ * disk images put there all do their I/O through one block device, whose
+ * number hx_storage_dev() gives for hx_slice_set_io_limits(). Registered
+ * with the guard. -EEXIST when DIR/storage.mnt exists, -ENODEV without
+ * loop devices, -ENOENT without mkfs.ext4.
+ */
+int hx_storage_create(const char *dir, uint64_t bytes, struct hx_storage **ret);
+const char *hx_storage_dir(const struct hx_storage *s);	/* the mount point */
+void hx_storage_dev(const struct hx_storage *s, unsigned *ret_maj, unsigned *ret_min);
+/* Unmount, detach, delete. Files left inside go with it. NULL is fine. */
+int hx_storage_destroy(struct hx_storage *s);
 
 /* ---- swap file ---- */
 
@@ -318,6 +369,7 @@ struct hx_vm_opts {
 	bool data_fill;		/* fill it with pseudo-random bytes (default:
 				 * sparse, reads as zeros) */
 	unsigned swap_disk_mib;	/* raw swap disk (serial abswap), 0 = none */
+	const char *disk_dir;	/* where the disk files go; default run_dir */
 	const char *disk_cache;	/* QEMU cache= mode; default "none" when
 				 * O_DIRECT works in run_dir, else "writeback" */
 	bool keep_disks;	/* do not delete the disk files on destroy */

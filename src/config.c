@@ -128,8 +128,8 @@ static const struct key keys[] = {
 	{ S_POLICY, "step_inflate", K_BYTES, PP(step_inflate_bytes), MIB, 1024.0 * 1024 * MIB },
 	{ S_POLICY, "giveback_step", K_BYTES, PP(giveback_bytes), MIB, 1024.0 * 1024 * MIB },
 	{ S_POLICY, "relax_delay", K_DURATION, PP(relax_delay_ms), 0, 3600000 },
-	{ S_POLICY, "swapin_threshold", K_DOUBLE, PP(swapin_pps_threshold), 0, 1e9 },
-	{ S_POLICY, "majflt_threshold", K_DOUBLE, PP(majflt_ps_threshold), 0, 1e9 },
+	{ S_POLICY, "refault_threshold", K_DOUBLE, PP(refault_pps_threshold), 0, 1e9 },
+	{ S_POLICY, "keep", K_DURATION, PP(keep_ms), 0, 3600000 },
 	{ S_POLICY, "uncooperative_after", K_DURATION, PP(uncoop_after_ms), 1000, 3600000 },
 	{ S_POLICY, "uncooperative_retry", K_DURATION, PP(uncoop_retry_ms), 1000, 86400000 },
 	{ S_POLICY, "interval", K_DURATION, PP(interval_ms), 0, 3600000 },
@@ -465,7 +465,12 @@ static int on_key(void *user, const char *section, const char *name,
 			p->interval_set = true;
 		return 1;
 	}
-	add_err(p, section, name, "unknown key");
+	if (!strcmp(section, "policy") &&
+	    (!strcmp(name, "swapin_threshold") || !strcmp(name, "majflt_threshold")))
+		add_err(p, section, name, "replaced by refault_threshold (the guest's disk "
+			"reads and host swap-ins, measured by the host)");
+	else
+		add_err(p, section, name, "unknown key");
 	return 1;
 }
 

@@ -335,6 +335,48 @@ int guest_ram_read(const char *proc_dir, int pid, uint64_t min_mapping,
 	return r;
 }
 
+int stat_majflt_parse(const char *text, uint64_t *ret)
+{
+	const char *p = strrchr(text, ')');
+	unsigned long long v;
+	char *end;
+
+	if (!p)
+		return -EPROTO;
+	/* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt */
+	p++;
+	for (int field = 3; field <= 12; field++) {
+		while (*p == ' ')
+			p++;
+		if (!*p || *p == '\n')
+			return -EPROTO;
+		if (field == 12)
+			break;
+		while (*p && *p != ' ' && *p != '\n')
+			p++;
+	}
+	if (*p < '0' || *p > '9')
+		return -EPROTO;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (errno || (*end != ' ' && *end != '\n' && *end))
+		return -EPROTO;
+	*ret = v;
+	return 0;
+}
+
+int proc_majflt_read(const char *proc_dir, int pid, uint64_t *ret)
+{
+	char *buf;
+	int r = pid_file_read(proc_dir, pid, "stat", 4096, &buf);
+
+	if (r < 0)
+		return r;
+	r = stat_majflt_parse(buf, ret);
+	free(buf);
+	return r;
+}
+
 /* Value of the line "key N kB" anywhere in a status text. */
 static bool status_kb(const char *text, const char *key, uint64_t *ret)
 {

@@ -97,6 +97,14 @@ struct status_mem {
 int status_mem_parse(const char *text, struct status_mem *ret);
 
 /*
+ * A process's major faults (/proc/PID/stat field 12): for a QEMU, mostly
+ * the guest touching RAM the host had swapped out. -EPROTO on a malformed
+ * text; the comm field may hold spaces and parentheses.
+ */
+int stat_majflt_parse(const char *text, uint64_t *ret);
+int proc_majflt_read(const char *proc_dir, int pid, uint64_t *ret);
+
+/*
  * What the host backs of one guest, kept fresh cheaply: smaps costs
  * milliseconds for a large guest (the kernel walks its page tables), status
  * microseconds. So smaps is read every GUEST_RAM_SMAPS_MS to learn how much

@@ -42,6 +42,7 @@
 #define GONE_AFTER_MS 5000
 /* Guest RAM residency is read with each stats sample; without samples, this often. */
 #define RAM_READ_MS 3000
+#define REFAULT_MIN_MS 500	/* shorter intervals make noisy rates */
 #define DEFAULT_BALLOON_PARENT "/machine/peripheral"
 #define ANON_BALLOON_PARENT "/machine/peripheral-anon"
 
@@ -487,8 +488,7 @@ static bool quick_guest_pressure(const struct vm *v)
 
 	return (gstat_known(&v->stats, GSTAT_AVAIL) &&
 		v->stats.val[GSTAT_AVAIL] < v->pol.buffer_bytes) ||
-	       v->rates.swapin_pps > p->swapin_pps_threshold ||
-	       v->rates.majflt_ps > p->majflt_ps_threshold;
+	       (v->refault_ms && v->refault_pps >= p->refault_pps_threshold);
 }
 
 static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
@@ -558,9 +558,47 @@ static void on_stats_reply(struct qmp_client *c, const struct qmp_reply *r, void
 		request_round(v->mgr);
 }
 
+/*
+ * The guest's disk reads, with its QEMU's major faults read at the same
+ * moment: the refault rate over the interval since the last reply.
+ */
+static void on_blockstats_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
+{
+	struct vm *v = data;
+	uint64_t read_bytes, majflt = 0, now = now_ms();
+	double bps;
+
+	v->blockstats_inflight = false;
+	if (r->err) {
+		/* an old QEMU, or a peer that is not one: refaults stay unknown */
+		if (r->err == -EREMOTEIO) {
+			v->blockstats_off = true;
+			log_info(v->mgr->log, "vm %s: no query-blockstats (%s): refaults unknown",
+				 v->cfg.name, r->err_desc ? r->err_desc : "error");
+		}
+		return;
+	}
+	if (blockstats_read_bytes(r->ret, &read_bytes) < 0) {
+		v->stats_bad_replies++;
+		return;
+	}
+	if (v->ram.known && proc_majflt_read(v->mgr->host.proc_dir, v->peer_pid, &majflt) < 0)
+		majflt = v->refault.majflt;	/* a failed read is no fault */
+	if (refault_update(&v->refault, now, read_bytes, majflt, REFAULT_MIN_MS, &bps) > 0) {
+		v->refault_pps = bps / (double)PAGE_BYTES;
+		v->refault_ms = now;
+		if (v->setup == SETUP_DONE && quick_guest_pressure(v))
+			request_round(v->mgr);
+	}
+}
+
 static void send_stats_poll(struct vm *v)
 {
 	json_t *args;
+
+	if (!v->blockstats_off && !v->blockstats_inflight &&
+	    vm_execute(v, "query-blockstats", NULL, on_blockstats_reply) == 0)
+		v->blockstats_inflight = true;
 
 	if (v->stats_inflight || !v->stats_supported)
 		return;
@@ -822,8 +860,8 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 	p->resident_bytes = v->stats_resident;
 	p->swapped_bytes = v->stats_swapped;
 	p->free_reporting = v->free_reporting;
-	p->swapin_pps = v->rates.swapin_pps;
-	p->majflt_ps = v->rates.majflt_ps;
+	p->refault_valid = v->refault_ms && now - v->refault_ms <= m->cfg->stats_stale_ms;
+	p->refault_pps = v->refault_pps;
 	p->stats_valid = true;
 }
 
@@ -1603,6 +1641,10 @@ static json_t *vm_json(const struct manager *m, const struct vm *v, bool status_
 	json_object_set_new(o, "cache_bytes", STAT_OR_NULL(GSTAT_CACHES));
 	json_object_set_new(o, "swapin_pps", fresh ? json_real(v->rates.swapin_pps) : json_null());
 	json_object_set_new(o, "majflt_ps", fresh ? json_real(v->rates.majflt_ps) : json_null());
+	json_object_set_new(o, "refault_pps", v->pol.refault_valid ?
+			    json_real(v->refault_pps) : json_null());
+	json_object_set_new(o, "keep_bytes", now_ms() < v->pol.keep_until_ms ?
+			    json_integer((json_int_t)v->pol.keep_bytes) : json_null());
 	json_object_set_new(o, "cooldown_ms", json_integer(
 		(json_int_t)(p->cooldown_until_ms > now ? p->cooldown_until_ms - now : 0)));
 	if (status_only)
@@ -1698,15 +1740,15 @@ json_t *manager_dump(const struct manager *m, bool status_only)
 		"grant_bytes", (json_int_t)ph->grant_bytes,
 		"giveback_bytes", (json_int_t)ph->giveback_bytes));
 	json_object_set_new(root, "params", json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I}",
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I}",
 		"deadband_bytes", (json_int_t)m->params.deadband_bytes,
 		"step_inflate_bytes", (json_int_t)m->params.step_inflate_bytes,
 		"giveback_bytes", (json_int_t)m->params.giveback_bytes,
 		"cooldown_ms", (json_int_t)m->params.cooldown_ms,
 		"relax_delay_ms", (json_int_t)m->params.relax_delay_ms,
 		"interval_ms", (json_int_t)m->params.interval_ms,
-		"swapin_pps_threshold", m->params.swapin_pps_threshold,
-		"majflt_ps_threshold", m->params.majflt_ps_threshold,
+		"refault_pps_threshold", m->params.refault_pps_threshold,
+		"keep_ms", (json_int_t)m->params.keep_ms,
 		"uncooperative_after_ms", (json_int_t)m->params.uncoop_after_ms,
 		"uncooperative_retry_ms", (json_int_t)m->params.uncoop_retry_ms,
 		"tick_ms", (json_int_t)m->cfg->tick_ms,

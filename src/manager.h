@@ -126,6 +126,12 @@ struct vm {
 	uint64_t adopted_ms;
 	struct rate_state rate_state;
 	struct guest_rates rates;
+	/* refaults, host side: disk reads (query-blockstats) + QEMU major faults */
+	bool blockstats_inflight;
+	bool blockstats_off;		/* the peer does not answer it */
+	struct refault_state refault;
+	double refault_pps;		/* 4 KiB pages/s */
+	uint64_t refault_ms;		/* when refault_pps was measured (0: never) */
 	uint64_t stats_bad_values;	/* malformed values dropped */
 	uint64_t stats_clamped;		/* values clamped to the VM's size */
 	uint64_t stats_bad_replies;

@@ -9,9 +9,11 @@
  *     that makes no progress for uncoop_after_ms is uncooperative: stop
  *     pushing (target := actual) and retry much later.
  *  2. Guest wins: a guest that has used up half its buffer (available memory
- *     under buffer/2), or is paging in (swap-in or major-fault rate over a
- *     threshold), is deflated now to 1.5 buffers of available memory, up to
- *     its max. Beyond its weight's share of the pool (the host's memory
+ *     under buffer/2), or refaults (its disk reads plus its QEMU's major
+ *     faults, measured by the host, over a threshold), is deflated now to
+ *     1.5 buffers of available memory, up to its max. A refaulting guest
+ *     keeps its size for keep_ms after its last refault: no reclaim below
+ *     it (refault_check). Beyond its weight's share of the pool (the host's memory
  *     above low, less what the host uses besides the guests' RAM) a guest
  *     gets only what the host can spare above high: a lying guest cannot
  *     take memory the others need. During its cool-down the host does not
@@ -118,6 +120,8 @@ const char *policy_reason_name(enum policy_reason r)
 		return "give-back";
 	case REASON_IDLE_ROOM:
 		return "idle-room";
+	case REASON_REFAULT:
+		return "refault";
 	case REASON_BOOT_ROOM:
 		return "boot-room";
 	case REASON_BOUNDS:
@@ -139,11 +143,11 @@ void policy_params_default(struct policy_params *p, enum policy_kind kind)
 	p->step_inflate_bytes = 256 * MIB;
 	p->giveback_bytes = 16 * MIB;
 	p->cooldown_ms = 20000;
-	p->swapin_pps_threshold = 64;
-	p->majflt_ps_threshold = 256;
 	p->uncoop_after_ms = 10000;
 	p->uncoop_retry_ms = 120000;
 	p->lead_ms = 2000;
+	p->refault_pps_threshold = 256;	/* 1 MiB/s */
+	p->keep_ms = 60000;
 	p->residency = true;
 	p->boot_room = true;
 	switch (kind) {
@@ -176,6 +180,11 @@ void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms)
 	vm->state = VM_OK;
 	vm->cooldown_until_ms = 0;
 	vm->retry_at_ms = 0;
+	vm->keep_bytes = 0;
+	vm->keep_until_ms = 0;
+	vm->refault_since_ms = 0;
+	vm->refault_last_ms = 0;
+	vm->no_help_until_ms = 0;
 	policy_commit(vm, actual_bytes, now_ms);
 	vm->deflating_to_bytes = 0;
 }
@@ -250,6 +259,48 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 		v->retry_at_ms = now + p->uncoop_retry_ms;
 		set_out(v, v->actual_bytes, REASON_UNCOOPERATIVE);
 	}
+}
+
+#define REFAULT_GAP_MS	5000	/* refaults closer than this: one episode */
+#define REFAULT_HELP_MS	15000	/* an episode this long: memory does not help */
+
+/* What the host does not reclaim below: min, or the keep while it holds. */
+static uint64_t reclaim_floor(const struct policy_vm *v, uint64_t now)
+{
+	return now < v->keep_until_ms ? MAX(v->min_bytes, v->keep_bytes) : v->min_bytes;
+}
+
+/*
+ * Memory whose loss a guest pays for is not excess. A guest refaulting
+ * faster than the threshold is short of memory: step 2 grants it a buffer,
+ * and it keeps its size for keep_ms after its last refault - no reclaim
+ * below it, not even toward its share. Memory helps a guest when its
+ * refaults stop: one that has refaulted for REFAULT_HELP_MS on end,
+ * whatever it was given, reads more than any size holds (a stream, or a
+ * guest reading its disk to hold on to memory), and for keep_ms its
+ * refaults count for nothing. Returns whether they count this round.
+ */
+static bool refault_check(const struct policy_params *p, uint64_t now, struct policy_vm *v)
+{
+	uint64_t size = MAX(v->actual_bytes, v->target_bytes);
+
+	if (!v->active || !v->refault_valid || v->refault_pps < p->refault_pps_threshold ||
+	    now < v->no_help_until_ms)
+		return false;
+	if (!v->refault_last_ms || now > v->refault_last_ms + REFAULT_GAP_MS)
+		v->refault_since_ms = now;
+	v->refault_last_ms = now;
+	if (now - v->refault_since_ms >= REFAULT_HELP_MS) {
+		/* nor does the cool-down they earned it */
+		v->no_help_until_ms = now + p->keep_ms;
+		v->keep_until_ms = 0;
+		v->cooldown_until_ms = MIN(v->cooldown_until_ms, now);
+		v->refault_last_ms = 0;
+		return false;
+	}
+	v->keep_bytes = now < v->keep_until_ms ? MAX(v->keep_bytes, size) : size;
+	v->keep_until_ms = now + p->keep_ms;
+	return true;
 }
 
 /*
@@ -432,18 +483,19 @@ static size_t excess_donors(const struct policy_params *p, struct policy_vm *vms
 
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
-		uint64_t off;
+		uint64_t off, floor;
 
 		if (!vm_actionable(v) || !v->stats_valid || v->guest_pressure ||
 		    now < v->cooldown_until_ms || (whole && !v->resident_valid))
 			continue;
 		off = whole ? 0 : unbacked_bytes(v);
-		if (v->target_bytes <= v->min_bytes + off)
+		floor = reclaim_floor(v, now);
+		if (v->target_bytes <= floor + off)
 			continue;
 		d[nd++] = (struct donor){ .vm = v, .weight = v->weight, .offset = off,
 			.excess = (double)(whole ? vm_excess(v) : vm_gain(v)),
 			.cap = (double)MIN(p->step_inflate_bytes,
-					   v->target_bytes - v->min_bytes - off) };
+					   v->target_bytes - floor - off) };
 	}
 	return nd;
 }
@@ -532,7 +584,8 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 
 	for (size_t i = 0; i < n; i++) {
 		struct policy_vm *v = &vms[i];
-		uint64_t floor = MAX(fair_share(vms, n, v, pool), v->min_bytes);
+		uint64_t floor = MAX(MAX(fair_share(vms, n, v, pool), v->min_bytes),
+				     reclaim_floor(v, h->now_ms));
 		/* The share bounds what the host backs, not the logical size. */
 		uint64_t held = v->resident_valid ? MIN(v->resident_bytes, v->target_bytes)
 						  : v->target_bytes;
@@ -789,8 +842,14 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 	struct donor *d;
 	size_t nd = 0;
 
-	for (size_t i = 0; i < n; i++)
+	bool *refault = calloc(n ? n : 1, sizeof(*refault));
+
+	if (!refault)
+		return;	/* nothing decided this round */
+	for (size_t i = 0; i < n; i++) {
 		bookkeeping(p, now, &vms[i]);
+		refault[i] = refault_check(p, now, &vms[i]);
+	}
 
 	/* Host pressure with hysteresis; in-flight changes counted. */
 	if (proj < p->host_low_bytes || h->pressure_event ||
@@ -819,21 +878,23 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 		/* eff_avail counts it as coming back; a grant starts from actual */
 		int64_t inflating = took ? 0 : MAX(inflight_bytes(v), 0);
 		uint64_t grant = 0, base, target, share;
+		enum policy_reason why = REASON_GUEST_PRESSURE;
 
 		if ((!vm_actionable(v) && !took) || (!v->stats_valid && !took))
 			continue;
 		if (v->stats_valid && v->avail_bytes < v->buffer_bytes / 2)
 			grant = v->buffer_bytes + v->buffer_bytes / 2 - v->avail_bytes;
-		/* Paging in, or deflating on its own (the stock driver does it
+		/* Refaulting, or deflating on its own (the stock driver does it
 		 * only at OOM): give it a buffer's worth on top, now. */
-		if (v->swapin_pps > p->swapin_pps_threshold ||
-		    v->majflt_ps > p->majflt_ps_threshold || took)
+		if (refault[i] && !grant && !took)
+			why = REASON_REFAULT;
+		if (refault[i] || took)
 			grant = MAX(grant, v->buffer_bytes);
 		if (!grant)
 			continue;
+		base = MAX(v->actual_bytes, v->target_bytes);
 		v->guest_pressure = true;
 		v->cooldown_until_ms = now + p->cooldown_ms;
-		base = MAX(v->actual_bytes, v->target_bytes);
 		target = MIN(v->max_bytes, base + round_mib(grant + MIB - 1));
 		/*
 		 * Beyond its share a guest gets only what the host spares above
@@ -853,13 +914,16 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 			target = MAX(share, MIN(target, base + (uint64_t)MAX(spare, 0)));
 		}
 		if (target > base + TOL_BYTES) {
-			set_out(v, target, REASON_GUEST_PRESSURE);
+			set_out(v, target, why);
 			grants += target - base + (uint64_t)inflating;
+			if (refault[i])		/* what it is given for its refaults is kept too */
+				v->keep_bytes = MAX(v->keep_bytes, target);
 		}
 	}
 	eff_avail -= (int64_t)grants;
 	h->grant_bytes = grants;
 
+	free(refault);
 	d = calloc(n ? n : 1, sizeof(*d));
 	if (!d)
 		return;	/* nothing decided this round */

@@ -41,6 +41,7 @@ enum policy_reason {
 	REASON_HOST_RECLAIM,	/* host short: inflate from excess */
 	REASON_GIVEBACK,	/* host relaxed: return memory slowly */
 	REASON_IDLE_ROOM,	/* move unbacked room to a guest that needs it */
+	REASON_REFAULT,		/* the guest refaults: memory now, and keep it */
 	REASON_BOOT_ROOM,	/* a booting guest's untouched memory beyond the host's room */
 	REASON_BOUNDS,		/* min/max changed */
 	REASON_UNCOOPERATIVE,	/* stop pushing: target := actual */
@@ -56,12 +57,12 @@ struct policy_params {
 	uint64_t step_inflate_bytes;	/* max inflate per VM per round */
 	uint64_t giveback_bytes;	/* max give-back per VM per round */
 	uint64_t cooldown_ms;		/* no inflate after the guest won */
-	double swapin_pps_threshold;	/* guest paging in: pressure */
-	double majflt_ps_threshold;
 	uint64_t uncoop_after_ms;	/* no progress this long: uncooperative */
 	uint64_t uncoop_retry_ms;	/* try an uncooperative VM again after */
 	uint64_t interval_ms;		/* proxmox/mom: act at most this often */
 	uint64_t lead_ms;		/* project a falling avail this far ahead */
+	double refault_pps_threshold;	/* auto: refaulting faster: short of memory */
+	uint64_t keep_ms;		/* auto: a refaulting guest keeps its size this long */
 	bool residency;			/* auto: count only backed memory (default on) */
 	bool boot_room;			/* auto: cap booting guests' untouched memory (on) */
 };
@@ -96,8 +97,6 @@ struct policy_vm {
 	uint64_t avail_bytes;
 	uint64_t free_bytes;
 	uint64_t total_bytes;
-	double swapin_pps;
-	double majflt_ps;
 	/*
 	 * Host memory backing the guest's RAM (QEMU's resident guest RAM
 	 * mappings) when the guest took the stats sample above, when known:
@@ -120,6 +119,14 @@ struct policy_vm {
 	/* The guest reports its free memory (virtio free page reporting):
 	 * its free memory is the host's within seconds, balloon or not. */
 	bool free_reporting;
+	/*
+	 * Refaults: how fast memory the guest lost comes back (4 KiB pages/s
+	 * over the last stats interval), seen by the host without any guest
+	 * driver: reads of its disks (cache it no longer holds) plus its
+	 * QEMU's major faults (RAM the host swapped out).
+	 */
+	bool refault_valid;
+	double refault_pps;
 
 	/* policy memory (kept by the caller between rounds) */
 	enum vm_state state;	/* VM_OK, VM_GUEST_DEFLATED or VM_UNCOOPERATIVE */
@@ -129,6 +136,11 @@ struct policy_vm {
 	uint64_t deflating_to_bytes;	/* a deflation in flight then was heading here */
 	uint64_t cooldown_until_ms;
 	uint64_t retry_at_ms;	/* uncooperative: when to try again */
+	uint64_t keep_bytes;	/* keep: no reclaim below this ... */
+	uint64_t keep_until_ms;	/* ... until then */
+	uint64_t refault_since_ms;	/* the present refault episode began */
+	uint64_t refault_last_ms;	/* last round that saw refaults */
+	uint64_t no_help_until_ms;	/* memory did not stop its refaults */
 
 	/* outputs of the last round */
 	bool set_target;	/* send new_target_bytes to QEMU */

@@ -115,3 +115,44 @@ reset:
 	st->have_prev = true;
 	return -EAGAIN;
 }
+
+int blockstats_read_bytes(const json_t *ret, uint64_t *ret_bytes)
+{
+	const json_t *dev;
+	uint64_t sum = 0, v;
+	size_t i;
+
+	if (!json_is_array(ret))
+		return -EPROTO;
+	json_array_foreach(ret, i, dev) {
+		const json_t *n = json_object_get(json_object_get(dev, "stats"), "rd_bytes");
+
+		if (qmp_json_u64(n, &v) < 0)
+			return -EPROTO;
+		if (sum + v < sum)
+			return -EPROTO;
+		sum += v;
+	}
+	*ret_bytes = sum;
+	return 0;
+}
+
+int refault_update(struct refault_state *st, uint64_t now_ms, uint64_t read_bytes,
+		   uint64_t majflt, uint64_t min_ms, double *ret_bps)
+{
+	double dt;
+
+	*ret_bps = 0;
+	if (st->have_prev && now_ms < st->ms + min_ms)
+		return 0;
+	if (!st->have_prev || read_bytes < st->read_bytes || majflt < st->majflt ||
+	    now_ms <= st->ms) {
+		*st = (struct refault_state){ true, now_ms, read_bytes, majflt };
+		return -EAGAIN;
+	}
+	dt = (double)(now_ms - st->ms) / 1000.0;
+	*ret_bps = ((double)(read_bytes - st->read_bytes) +
+		    (double)(majflt - st->majflt) * PAGE_BYTES) / dt;
+	*st = (struct refault_state){ true, now_ms, read_bytes, majflt };
+	return 1;
+}

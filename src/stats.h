@@ -78,4 +78,31 @@ unsigned guest_stats_sanitize(struct guest_stats *s, uint64_t max_bytes);
 int guest_rates_update(struct rate_state *st, const struct guest_stats *cur,
 		       struct guest_rates *out);
 
+/*
+ * Refaults: memory a guest lost coming back, seen from the host - the
+ * reads of its disks (QMP query-blockstats) and its QEMU's major faults
+ * (the host swapping its RAM back in). Timed by the daemon's monotonic
+ * clock: nothing the guest says goes into it.
+ */
+struct refault_state {
+	bool have_prev;
+	uint64_t ms;		/* previous reading */
+	uint64_t read_bytes;
+	uint64_t majflt;
+};
+
+/* Sum of rd_bytes over the devices of a query-blockstats reply; -EPROTO
+ * when it is not a list of {"stats": {"rd_bytes": N}}. */
+int blockstats_read_bytes(const json_t *ret, uint64_t *ret_bytes);
+
+/*
+ * Feed cumulative counters read at now_ms. Returns 1 with *ret_bps (bytes
+ * per second, a major fault counted as a page) over the time since the
+ * previous reading, 0 when less than min_ms passed (nothing changes),
+ * -EAGAIN for the first reading or after a counter went backwards (a
+ * restarted QEMU): the baseline is reset.
+ */
+int refault_update(struct refault_state *st, uint64_t now_ms, uint64_t read_bytes,
+		   uint64_t majflt, uint64_t min_ms, double *ret_bps);
+
 #endif

@@ -35,7 +35,7 @@ static const char good[] =
 	"[policy]\n"
 	"cooldown = 20s\n"
 	"deadband = 4M\n"
-	"swapin_threshold = 10.5\n"
+	"refault_threshold = 10.5\n"
 	"\n"
 	"[defaults]\n"
 	"buffer = 15%\n"
@@ -73,7 +73,7 @@ static void test_good(void **state)
 	assert_int_equal(c.psi_window_us, 1000000);
 	assert_int_equal(c.params.cooldown_ms, 20000);
 	assert_int_equal(c.params.deadband_bytes, 4 * MIB);
-	assert_true(c.params.swapin_pps_threshold == 10.5);
+	assert_true(c.params.refault_pps_threshold == 10.5);
 	assert_int_equal(c.nvms, 2);
 
 	v = config_find_vm(&c, "web1");
@@ -149,8 +149,10 @@ static void test_bad(void **state)
 		  "bad.conf:2: [daemon] metrics_port" },
 		{ "[daemon]\nrestore_on_exit = maybe\n[vm a]\nqmp = /x\n",
 		  "bad.conf:2: [daemon] restore_on_exit: expected yes or no" },
-		{ "[policy]\nswapin_threshold = fast\n[vm a]\nqmp = /x\n",
-		  "bad.conf:2: [policy] swapin_threshold: expected a number" },
+		{ "[policy]\nrefault_threshold = fast\n[vm a]\nqmp = /x\n",
+		  "bad.conf:2: [policy] refault_threshold: expected a number" },
+		{ "[policy]\nswapin_threshold = 64\n[vm a]\nqmp = /x\n",
+		  "bad.conf:2: [policy] swapin_threshold: replaced by refault_threshold" },
 		{ "[daemon]\nlog_level = chatty\n", "bad.conf:2: [daemon] log_level" },
 		{ "[host]\nvmpressure_level = huge\n", "bad.conf:2: [host] vmpressure_level" },
 		{ "[daemon]\n", "no [vm NAME] sections and no qmp_dir" },
@@ -351,8 +353,8 @@ static void test_example_file(void **state)
 		assert_int_equal(c.vm_defaults.buffer.pct_x100, d.vm_defaults.buffer.pct_x100);
 		assert_int_equal(c.psi_stall_us, d.psi_stall_us);
 		assert_int_equal(c.stats_poll_ms, d.stats_poll_ms);
-		assert_true(c.params.swapin_pps_threshold == d.params.swapin_pps_threshold);
-		assert_true(c.params.majflt_ps_threshold == d.params.majflt_ps_threshold);
+		assert_true(c.params.refault_pps_threshold == d.params.refault_pps_threshold);
+		assert_true(c.params.keep_ms == d.params.keep_ms);
 	}
 	config_free(&c);
 	free(with_vm);

@@ -402,6 +402,23 @@ static void test_guest_ram_on_real_kernel(void **state)
 	munmap(p, len);
 }
 
+static void test_stat_majflt(void **state)
+{
+	uint64_t v = 0;
+
+	/* a comm with spaces and a parenthesis, as /proc shows it */
+	assert_int_equal(stat_majflt_parse("4242 (qemu (x) 1) S 1 4242 4242 0 -1 4194560 "
+					   "123456 0 789 0 50 60 0 0 20 0 5 0 1000\n", &v), 0);
+	assert_int_equal(v, 789);
+	assert_int_equal(stat_majflt_parse("1 (a) S 1 1 1 0 -1 0 5 0", &v), -EPROTO);
+	assert_int_equal(stat_majflt_parse("1 (a) S 1 1 1 0 -1 0 5 0 x 0", &v), -EPROTO);
+	assert_int_equal(stat_majflt_parse("no parenthesis", &v), -EPROTO);
+	assert_int_equal(v, 789);
+	/* this process: a number */
+	assert_int_equal(proc_majflt_read("/proc", (int)getpid(), &v), 0);
+	assert_int_equal(proc_majflt_read("/nonexistent", 1, &v) < 0, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_psi_trigger_on_real_kernel),
 		cmocka_unit_test_setup_teardown(test_smaps_guest_ram, setup, teardown),
 		cmocka_unit_test(test_guest_ram_on_real_kernel),
+		cmocka_unit_test(test_stat_majflt),
 		cmocka_unit_test_setup_teardown(test_guest_ram_tracker, setup, teardown),
 	};
 

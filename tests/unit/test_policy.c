@@ -174,21 +174,30 @@ static void test_guest_pressure_wins_under_host_pressure(void **state)
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 256));	/* step cap */
 }
 
-static void test_guest_pressure_from_swapin_rate(void **state)
+/* Refaulting (disk reads + host swap-ins, measured by the host): a buffer more. */
+static void test_guest_pressure_from_refaults(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
 	struct policy_host h = host(4096, 2000);
 	struct policy_vm v[1] = { vm(600, 300) };
 
-	v[0].swapin_pps = 500;
+	v[0].refault_valid = true;
+	v[0].refault_pps = 500;
 	policy_round(&p, &h, v, 1);
 	assert_true(v[0].guest_pressure);
+	assert_int_equal(v[0].reason, REASON_REFAULT);
 	assert_int_equal(v[0].new_target_bytes, M(700));	/* + buffer */
 
+	/* below the threshold, or not measured: nothing */
 	v[0] = vm(600, 300);
-	v[0].majflt_ps = 10000;
+	v[0].refault_valid = true;
+	v[0].refault_pps = 255;
 	policy_round(&p, &h, v, 1);
-	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
+	assert_false(v[0].set_target);
+	v[0] = vm(600, 300);
+	v[0].refault_pps = 1e6;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
 }
 
 static void test_guest_pressure_capped_at_max(void **state)
@@ -585,9 +594,9 @@ static void test_lying_guest_gets_its_share_only(void **state)
 	struct policy_host h = host(2048, 24);	/* holds nothing else */
 	struct policy_vm v[2] = { vm(1024, 0), vm(1024, 400) };
 
-	/* the liar: zero available, absurd rates, at its share already */
-	v[0].swapin_pps = INFINITY;
-	v[0].majflt_ps = 1e12;
+	/* the liar: zero available, absurd refaults, at its share already */
+	v[0].refault_valid = true;
+	v[0].refault_pps = INFINITY;
 	v[0].max_bytes = M(2048);
 	v[0].actual_bytes = v[0].target_bytes = v[0].actual_at_set = M(1000);
 	for (int i = 0; i < 50; i++) {
@@ -648,7 +657,6 @@ static void test_liar_above_share_pushed_back(void **state)
 
 	/* the liar got memory while the host had it; now the host is short */
 	v[0].max_bytes = M(2048);
-	v[0].swapin_pps = 1e9;
 	v[1].max_bytes = M(2048);
 	h.pressured = true;
 	policy_round(&p, &h, v, 2);
@@ -924,7 +932,6 @@ static void test_share_floor_applies_to_backed_memory(void **state)
 	struct policy_vm v[2] = { vm_backed(1500, 0, 0, 900), vm(1248, 40) };
 
 	v[0].max_bytes = v[1].max_bytes = M(2048);
-	v[0].swapin_pps = 1e9;
 	h.pressured = true;
 	policy_round(&p, &h, v, 2);
 	assert_true(h.need_bytes > 0);
@@ -934,7 +941,6 @@ static void test_share_floor_applies_to_backed_memory(void **state)
 	v[0] = vm_backed(1500, 0, 0, 1300);
 	v[1] = vm(848, 40);
 	v[0].max_bytes = v[1].max_bytes = M(2048);
-	v[0].swapin_pps = 1e9;
 	h = host(2148, 0);
 	h.pressured = true;
 	policy_round(&p, &h, v, 2);
@@ -1272,6 +1278,136 @@ static void test_sustained_shortage_takes_unbacked_memory(void **state)
 	assert_int_equal(h.unmet_since_ms, 0);
 }
 
+/* ---- refaults: memory whose loss the guest pays for is not excess ---- */
+
+/* Host short by 150 MiB; A refaults at 512 pages/s (2 MiB/s), B does not. */
+static void test_refaulting_guest_is_no_donor(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
+
+	v[0].refault_valid = v[1].refault_valid = true;
+	v[0].refault_pps = 512;
+	v[1].refault_pps = 10;
+	policy_round(&p, &h, v, 2);
+	/* A has the most excess, but it uses it: B gives all the need */
+	assert_false(v[0].set_target);
+	assert_int_equal(v[1].new_target_bytes, M(1024 - 150));
+	assert_int_equal(v[0].keep_bytes, M(1024));
+	assert_int_equal(v[0].keep_until_ms, h.now_ms + p.keep_ms);
+	assert_true(v[0].cooldown_until_ms > h.now_ms);	/* short of memory */
+	/* below the threshold it is a donor like any other */
+	v[0].refault_pps = 100;
+	v[0].keep_until_ms = 0;
+	v[0].cooldown_until_ms = 0;
+	v[1] = vm(1024, 400);
+	policy_round(&p, &h, v, 2);
+	assert_true(v[0].set_target);
+}
+
+/* The keep outlives the refaults by keep_ms, then lapses. */
+static void test_keep_lasts_keep_ms(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
+
+	v[0].refault_valid = true;
+	v[0].refault_pps = 1000;
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);
+	assert_true(v[1].set_target);
+	v[0].refault_pps = 0;		/* quiet from now on */
+	h.now_ms += p.keep_ms - 1000;
+	v[1] = vm(1024, 400);
+	policy_round(&p, &h, v, 2);
+	assert_false(v[0].set_target);	/* still kept */
+	h.now_ms += 2000;
+	v[1] = vm(1024, 400);
+	policy_round(&p, &h, v, 2);
+	assert_true(v[0].set_target);	/* lapsed: the most excess, gives first */
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+}
+
+/*
+ * Squeezed by the host, then refaulting: a buffer back each round while it
+ * refaults, and once its refaults stop it keeps what it got.
+ */
+static void test_squeeze_given_back_on_refaults(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	struct policy_vm v[1] = { vm(1024, 500) };
+
+	policy_round(&p, &h, v, 1);	/* need 150: 1024 -> 874 */
+	assert_int_equal(v[0].new_target_bytes, M(874));
+	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	v[0].actual_bytes = M(874);
+	v[0].avail_bytes = M(350);
+	h.avail_bytes = M(500);
+	h.now_ms += 3000;
+	v[0].refault_valid = true;
+	v[0].refault_pps = 2000;	/* re-reading what it lost */
+	policy_round(&p, &h, v, 1);
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_REFAULT);
+	assert_int_equal(v[0].new_target_bytes, M(974));	/* a buffer back */
+	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	v[0].actual_bytes = M(974);
+	h.now_ms += 1000;
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].new_target_bytes, M(1024));	/* max */
+	policy_commit(&v[0], M(1024), h.now_ms);
+	v[0].actual_bytes = M(1024);
+	h.now_ms += 1000;
+	v[0].refault_pps = 100;		/* it helped */
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	/* host short again: the guest keeps what it re-read, cool-down or not */
+	h.avail_bytes = M(50);
+	h.now_ms += p.cooldown_ms;
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+}
+
+/*
+ * A guest whose refaults memory does not stop (it streams more than any
+ * size holds, or reads its disk to hold on to memory) is not protected by
+ * them: after 15 s of refaults on end it is a donor again, for keep_ms.
+ * Refaults with quiet gaps of 5 s or more are separate episodes.
+ */
+static void test_refaults_memory_does_not_stop_are_ignored(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 50);
+	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
+
+	v[0].refault_valid = v[1].refault_valid = true;
+	/* A: bursts of refaults 6 s apart, for a minute: kept all along */
+	for (int t = 0; t < 60; t++) {
+		v[0].refault_pps = t % 6 == 0 ? 4000 : 0;
+		v[1] = vm(1024, 400);
+		v[1].refault_valid = true;
+		policy_round(&p, &h, v, 2);
+		assert_false(v[0].set_target);
+		h.now_ms += 1000;
+	}
+	/* now it refaults every second: kept for 15 s, then a donor */
+	for (int t = 0; t <= 15; t++) {
+		v[0].refault_pps = 4000;
+		v[1] = vm(1024, 400);
+		v[1].refault_valid = true;
+		policy_round(&p, &h, v, 2);
+		if (t < 15)
+			assert_false(v[0].set_target);
+		h.now_ms += 1000;
+	}
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
+	assert_true(v[0].no_help_until_ms > h.now_ms);
+}
+
 /*
  * A guest above its share, under pressure, with an inflation in flight:
  * the grant starts from actual and so cancels that inflation. The host
@@ -1440,8 +1576,8 @@ static void test_random_invariants(void **state)
 			v[i].stats_valid = rnd() % 4 != 0;
 			v[i].avail_bytes = rnd_bytes();
 			v[i].free_bytes = rnd_bytes();
-			v[i].swapin_pps = rnd_rate();
-			v[i].majflt_ps = rnd_rate();
+			v[i].refault_valid = rnd() & 1;
+			v[i].refault_pps = rnd_rate();
 			v[i].state = (enum vm_state[]){ VM_OK, VM_GUEST_DEFLATED,
 							VM_UNCOOPERATIVE }[rnd() % 3];
 			v[i].cooldown_until_ms = rnd() % 2 ? 0 : h.now_ms + rnd() % 100000;
@@ -1506,7 +1642,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim_skips_below_deadband),
 		cmocka_unit_test(test_reclaim_small_shares_pooled),
 		cmocka_unit_test(test_guest_pressure_wins_under_host_pressure),
-		cmocka_unit_test(test_guest_pressure_from_swapin_rate),
+		cmocka_unit_test(test_guest_pressure_from_refaults),
 		cmocka_unit_test(test_guest_pressure_capped_at_max),
 		cmocka_unit_test(test_cooldown_guest_is_no_donor),
 		cmocka_unit_test(test_grant_trigger_and_floor_apart),
@@ -1547,6 +1683,10 @@ int main(void)
 		cmocka_unit_test(test_sustained_shortage_takes_unbacked_memory),
 		cmocka_unit_test(test_boot_room_holds_booting_guests_to_their_share),
 		cmocka_unit_test(test_booting_guest_is_not_uncooperative),
+		cmocka_unit_test(test_refaulting_guest_is_no_donor),
+		cmocka_unit_test(test_keep_lasts_keep_ms),
+		cmocka_unit_test(test_squeeze_given_back_on_refaults),
+		cmocka_unit_test(test_refaults_memory_does_not_stop_are_ignored),
 		cmocka_unit_test(test_grant_does_not_spend_own_inflation),
 		cmocka_unit_test(test_host_short_by_others_converges),
 		cmocka_unit_test(test_random_invariants),

@@ -148,6 +148,51 @@ static void test_rates(void **state)
 	assert_true(r.swapin_pps == 0 && r.majflt_ps == 0);
 }
 
+static void test_blockstats(void **state)
+{
+	uint64_t b = 0;
+	json_t *j = load("[{\"device\": \"abdata\", \"stats\": {\"rd_bytes\": 1048576, "
+			 "\"rd_operations\": 1}}, {\"device\": \"\", \"node-name\": \"x\", "
+			 "\"stats\": {\"rd_bytes\": 4096}}]");
+
+	assert_int_equal(blockstats_read_bytes(j, &b), 0);
+	assert_int_equal(b, 1048576 + 4096);
+	json_decref(j);
+	j = load("[]");	/* no disks: nothing read */
+	assert_int_equal(blockstats_read_bytes(j, &b), 0);
+	assert_int_equal(b, 0);
+	json_decref(j);
+	/* garbage is refused, never half-summed */
+	const char *bad[] = { "{}", "[1]", "[{\"stats\": {}}]",
+			      "[{\"stats\": {\"rd_bytes\": -1}}]",
+			      "[{\"stats\": {\"rd_bytes\": \"12\"}}]",
+			      "[{\"stats\": {\"rd_bytes\": 1.5}}]" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = load(bad[i]);
+		b = 7;
+		assert_int_equal(blockstats_read_bytes(j, &b), -EPROTO);
+		assert_int_equal(b, 7);
+		json_decref(j);
+	}
+}
+
+static void test_refault_rate(void **state)
+{
+	struct refault_state st = { 0 };
+	double bps;
+
+	assert_int_equal(refault_update(&st, 1000, 0, 10, 500, &bps), -EAGAIN);
+	assert_int_equal(refault_update(&st, 1200, 4096, 10, 500, &bps), 0);	/* too soon */
+	/* 2 MiB read and 256 major faults (1 MiB) in 2 s: 1.5 MiB/s */
+	assert_int_equal(refault_update(&st, 3000, 2 * MIB, 266, 500, &bps), 1);
+	assert_true(bps == 1.5 * MIB);
+	/* a restarted QEMU: counters go back, the baseline resets */
+	assert_int_equal(refault_update(&st, 4000, 0, 0, 500, &bps), -EAGAIN);
+	assert_true(bps == 0);
+	assert_int_equal(refault_update(&st, 5000, MIB, 0, 500, &bps), 1);
+	assert_true(bps == MIB);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +200,8 @@ int main(void)
 		cmocka_unit_test(test_decode_garbage),
 		cmocka_unit_test(test_sanitize),
 		cmocka_unit_test(test_rates),
+		cmocka_unit_test(test_blockstats),
+		cmocka_unit_test(test_refault_rate),
 	};
 
 	return cmocka_run_group_tests_name("stats", tests, NULL, NULL);
