@@ -573,8 +573,8 @@ static void on_blockstats_reply(struct qmp_client *c, const struct qmp_reply *r,
 		/* an old QEMU, or a peer that is not one: refaults stay unknown */
 		if (r->err == -EREMOTEIO) {
 			v->blockstats_off = true;
-			log_info(v->mgr->log, "vm %s: no query-blockstats (%s): refaults unknown",
-				 v->cfg.name, r->err_desc ? r->err_desc : "error");
+			vm_log(v, VM_LOG_COMMAND, LOG_LVL_INFO, "no query-blockstats (%s): "
+			       "refaults unknown", r->err_desc ? r->err_desc : "error");
 		}
 		return;
 	}
