@@ -489,9 +489,9 @@ static int target_turns(const struct fx *f, const char *vm, double window_s, int
 /*
  * The host held below low by something that is not a guest (issue 19: the
  * slice's other use leaves 102 MiB available, low is 128 MiB), a guest
- * short of its buffer and a liar above its share. Targets converge: at
- * most one direction change per cool-down (2 s), the host back above low,
- * the liar not taken for a guest that deflated itself.
+ * short of its buffer and a liar above its share. Over 10 s targets
+ * converge: at most one direction change per cool-down (2 s), the host
+ * back above low, the liar not taken for a guest that deflated itself.
  */
 static void test_host_held_below_low(void **state)
 {
@@ -506,12 +506,12 @@ static void test_host_held_below_low(void **state)
 	fx_config(&f, conf, sizeof(conf), false, NULL, "low = 128M\nhigh = 256M\n",
 		  "cooldown = 2s\n", NULL);
 	fx_daemon(&f, conf);
-	sleep(20);
+	sleep(10);
 	turns_good = target_turns(&f, "good", 2.0, &n_good);
 	turns_liar = target_turns(&f, "liar", 2.0, &n_liar);
 	avail = host_field(&f, "available_bytes");
 	low = host_field(&f, "low_bytes");
-	print_message("    20 s: good %d targets, liar %d; most direction changes in 2 s: "
+	print_message("    10 s: good %d targets, liar %d; most direction changes in 2 s: "
 		      "good %d, liar %d; host available %.0f MiB (low %.0f); liar %s at "
 		      "%.0f MiB; good %.0f MiB, swapped %.0f MiB\n", n_good, n_liar, turns_good,
 		      turns_liar, avail / MIB_D, low / MIB_D,
