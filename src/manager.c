@@ -862,6 +862,7 @@ static void fill_observations(struct manager *m, struct vm *v, uint64_t now)
 	p->free_reporting = v->free_reporting;
 	p->refault_valid = v->refault_ms && now - v->refault_ms <= m->cfg->stats_stale_ms;
 	p->refault_pps = v->refault_pps;
+	p->refault_ms = v->refault_ms;
 	p->stats_valid = true;
 }
 

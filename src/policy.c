@@ -9,11 +9,11 @@
  *     that makes no progress for uncoop_after_ms is uncooperative: stop
  *     pushing (target := actual) and retry much later.
  *  2. Guest wins: a guest that has used up half its buffer (available memory
- *     under buffer/2), or refaults (its disk reads plus its QEMU's major
- *     faults, measured by the host, over a threshold), is deflated now to
- *     1.5 buffers of available memory, up to its max. A refaulting guest
- *     keeps its size for keep_ms after its last refault: no reclaim below
- *     it (refault_check). Beyond its weight's share of the pool (the host's memory
+ *     under buffer/2) is deflated now to 1.5 buffers of available memory,
+ *     up to its max. One the host squeezed that refaults (its disk reads
+ *     plus its QEMU's major faults, measured by the host, over a
+ *     threshold) gets a buffer of the squeeze back and keeps its size for
+ *     keep_ms after its last refault: no reclaim below it (refault_check). Beyond its weight's share of the pool (the host's memory
  *     above low, less what the host uses besides the guests' RAM) a guest
  *     gets only what the host can spare above high: a lying guest cannot
  *     take memory the others need. During its cool-down the host does not
@@ -180,10 +180,13 @@ void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms)
 	vm->state = VM_OK;
 	vm->cooldown_until_ms = 0;
 	vm->retry_at_ms = 0;
+	/* below max, from before: the host took it, for all the daemon knows */
+	vm->squeezed_from = actual_bytes + TOL_BYTES < vm->max_bytes ? vm->max_bytes : 0;
 	vm->keep_bytes = 0;
 	vm->keep_until_ms = 0;
 	vm->refault_since_ms = 0;
 	vm->refault_last_ms = 0;
+	vm->refault_used_ms = 0;
 	vm->no_help_until_ms = 0;
 	policy_commit(vm, actual_bytes, now_ms);
 	vm->deflating_to_bytes = 0;
@@ -271,21 +274,30 @@ static uint64_t reclaim_floor(const struct policy_vm *v, uint64_t now)
 }
 
 /*
- * Memory whose loss a guest pays for is not excess. A guest refaulting
- * faster than the threshold is short of memory: step 2 grants it a buffer,
- * and it keeps its size for keep_ms after its last refault - no reclaim
- * below it, not even toward its share. Memory helps a guest when its
- * refaults stop: one that has refaulted for REFAULT_HELP_MS on end,
- * whatever it was given, reads more than any size holds (a stream, or a
- * guest reading its disk to hold on to memory), and for keep_ms its
- * refaults count for nothing. Returns whether they count this round.
+ * Memory whose loss a guest pays for is not excess. A guest the host has
+ * squeezed (its balloon inflated from squeezed_from) that refaults faster
+ * than the threshold pays for the squeeze: step 2 gives a buffer of it back,
+ * and the guest keeps its size for keep_ms after its last refault - no
+ * reclaim below it, not even toward its share. A guest the host took
+ * nothing from reads new data, not lost data: its reads say nothing.
+ * Memory helps a guest when its refaults stop: one that has refaulted for
+ * REFAULT_HELP_MS on end, whatever it was given, reads more than any size
+ * holds (a stream, or a guest reading its disk to hold on to memory), and
+ * for keep_ms its refaults count for nothing. Returns whether they count
+ * this round.
  */
 static bool refault_check(const struct policy_params *p, uint64_t now, struct policy_vm *v)
 {
 	uint64_t size = MAX(v->actual_bytes, v->target_bytes);
 
-	if (!v->active || !v->refault_valid || v->refault_pps < p->refault_pps_threshold ||
-	    now < v->no_help_until_ms)
+	/* the target says it: actual lags behind an inflation for a while */
+	if (v->squeezed_from && v->target_bytes + TOL_BYTES >= v->squeezed_from)
+		v->squeezed_from = 0;
+	if (!v->active || !v->refault_valid || v->refault_ms == v->refault_used_ms)
+		return false;	/* rounds come faster than samples: each acts once */
+	v->refault_used_ms = v->refault_ms;
+	if (v->refault_pps < p->refault_pps_threshold || now < v->no_help_until_ms ||
+	    !v->squeezed_from)
 		return false;
 	if (!v->refault_last_ms || now > v->refault_last_ms + REFAULT_GAP_MS)
 		v->refault_since_ms = now;
@@ -884,15 +896,18 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 			continue;
 		if (v->stats_valid && v->avail_bytes < v->buffer_bytes / 2)
 			grant = v->buffer_bytes + v->buffer_bytes / 2 - v->avail_bytes;
-		/* Refaulting, or deflating on its own (the stock driver does it
-		 * only at OOM): give it a buffer's worth on top, now. */
-		if (refault[i] && !grant && !took)
-			why = REASON_REFAULT;
-		if (refault[i] || took)
+		base = MAX(v->actual_bytes, v->target_bytes);
+		/* Deflating on its own (the stock driver does it only at OOM):
+		 * a buffer's worth on top, now; refaulting: a buffer of the
+		 * squeeze back. */
+		if (took)
 			grant = MAX(grant, v->buffer_bytes);
+		if (refault[i] && !grant)
+			why = REASON_REFAULT;
+		if (refault[i])
+			grant = MAX(grant, MIN(v->buffer_bytes, sat_sub(v->squeezed_from, base)));
 		if (!grant)
 			continue;
-		base = MAX(v->actual_bytes, v->target_bytes);
 		v->guest_pressure = true;
 		v->cooldown_until_ms = now + p->cooldown_ms;
 		target = MIN(v->max_bytes, base + round_mib(grant + MIB - 1));
@@ -913,6 +928,14 @@ static void policy_auto(const struct policy_params *p, struct policy_host *h,
 
 			target = MAX(share, MIN(target, base + (uint64_t)MAX(spare, 0)));
 		}
+		/*
+		 * A squeeze the guest pays for in refaults comes back whatever the
+		 * share: the host took it, and the refaults are real I/O, not a
+		 * claim (a guest that keeps reading is stopped by refault_check).
+		 */
+		if (refault[i])
+			target = MAX(target, MIN(MIN(v->squeezed_from, v->max_bytes),
+						 base + round_mib(v->buffer_bytes)));
 		if (target > base + TOL_BYTES) {
 			set_out(v, target, why);
 			grants += target - base + (uint64_t)inflating;
@@ -1010,5 +1033,10 @@ void policy_round(const struct policy_params *p, struct policy_host *h,
 		if (v->set_target && v->new_target_bytes == v->target_bytes &&
 		    v->reason != REASON_GUEST_DEFLATED)
 			v->set_target = false;
+		/* where the host began taking: what refaults can win back */
+		if (v->set_target && v->new_target_bytes < v->target_bytes && !v->squeezed_from &&
+		    (v->reason == REASON_HOST_RECLAIM || v->reason == REASON_BOOT_ROOM ||
+		     v->reason == REASON_IDLE_ROOM))
+			v->squeezed_from = v->target_bytes;
 	}
 }

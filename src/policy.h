@@ -127,6 +127,7 @@ struct policy_vm {
 	 */
 	bool refault_valid;
 	double refault_pps;
+	uint64_t refault_ms;	/* when it was measured: one sample, one grant */
 
 	/* policy memory (kept by the caller between rounds) */
 	enum vm_state state;	/* VM_OK, VM_GUEST_DEFLATED or VM_UNCOOPERATIVE */
@@ -136,10 +137,12 @@ struct policy_vm {
 	uint64_t deflating_to_bytes;	/* a deflation in flight then was heading here */
 	uint64_t cooldown_until_ms;
 	uint64_t retry_at_ms;	/* uncooperative: when to try again */
+	uint64_t squeezed_from;	/* size before the host inflated the balloon (0: not) */
 	uint64_t keep_bytes;	/* keep: no reclaim below this ... */
 	uint64_t keep_until_ms;	/* ... until then */
 	uint64_t refault_since_ms;	/* the present refault episode began */
-	uint64_t refault_last_ms;	/* last round that saw refaults */
+	uint64_t refault_last_ms;	/* last sample that showed refaults */
+	uint64_t refault_used_ms;	/* the sample last acted on */
 	uint64_t no_help_until_ms;	/* memory did not stop its refaults */
 
 	/* outputs of the last round */

@@ -48,6 +48,13 @@ static struct policy_host host(uint64_t total_mib, uint64_t avail_mib)
 	return h;
 }
 
+/* A new refault sample, measured now (each sample is acted on once). */
+static void refaults(struct policy_vm *v, double pps, uint64_t now_ms)
+{
+	v->refault_pps = pps;
+	v->refault_ms = now_ms;
+}
+
 static void test_relaxed_converged_no_action(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
@@ -174,28 +181,56 @@ static void test_guest_pressure_wins_under_host_pressure(void **state)
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 256));	/* step cap */
 }
 
-/* Refaulting (disk reads + host swap-ins, measured by the host): a buffer more. */
+/*
+ * Refaulting (disk reads + host swap-ins, measured by the host) after a
+ * squeeze: a buffer of it back, beyond the share if need be.
+ */
 static void test_guest_pressure_from_refaults(void **state)
 {
 	struct policy_params p = params(POLICY_AUTO);
 	struct policy_host h = host(4096, 2000);
 	struct policy_vm v[1] = { vm(600, 300) };
 
+	/* squeezed from 1024 by the host, re-reading: a buffer back */
+	v[0].squeezed_from = M(1024);
 	v[0].refault_valid = true;
-	v[0].refault_pps = 500;
+	refaults(&v[0], 500, h.now_ms);
 	policy_round(&p, &h, v, 1);
 	assert_true(v[0].guest_pressure);
 	assert_int_equal(v[0].reason, REASON_REFAULT);
 	assert_int_equal(v[0].new_target_bytes, M(700));	/* + buffer */
-
-	/* below the threshold, or not measured: nothing */
+	/* the host short and the guest above its share: it gets it back anyway */
 	v[0] = vm(600, 300);
+	v[0].squeezed_from = M(1024);
 	v[0].refault_valid = true;
-	v[0].refault_pps = 255;
+	refaults(&v[0], 500, h.now_ms);
+	h = host(700, 50);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].new_target_bytes, M(700));
+	h = host(4096, 2000);
+	/* never more than the squeeze */
+	v[0] = vm(600, 300);
+	v[0].squeezed_from = M(640);
+	v[0].refault_valid = true;
+	refaults(&v[0], 500, h.now_ms);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].new_target_bytes, M(640));
+
+	/* below the threshold, not measured, or nothing taken: nothing */
+	v[0] = vm(600, 300);
+	v[0].squeezed_from = M(1024);
+	v[0].refault_valid = true;
+	refaults(&v[0], 255, h.now_ms);
 	policy_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	v[0] = vm(600, 300);
-	v[0].refault_pps = 1e6;
+	v[0].squeezed_from = M(1024);
+	refaults(&v[0], 1e6, h.now_ms);
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	v[0] = vm(600, 300);	/* the host took nothing: it reads new data */
+	v[0].refault_valid = true;
+	refaults(&v[0], 1e6, h.now_ms);
 	policy_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 }
@@ -596,7 +631,7 @@ static void test_lying_guest_gets_its_share_only(void **state)
 
 	/* the liar: zero available, absurd refaults, at its share already */
 	v[0].refault_valid = true;
-	v[0].refault_pps = INFINITY;
+	refaults(&v[0], INFINITY, h.now_ms);
 	v[0].max_bytes = M(2048);
 	v[0].actual_bytes = v[0].target_bytes = v[0].actual_at_set = M(1000);
 	for (int i = 0; i < 50; i++) {
@@ -1288,8 +1323,9 @@ static void test_refaulting_guest_is_no_donor(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
 
 	v[0].refault_valid = v[1].refault_valid = true;
-	v[0].refault_pps = 512;
-	v[1].refault_pps = 10;
+	v[0].squeezed_from = M(1026);	/* squeezed a little: its refaults count */
+	refaults(&v[0], 512, h.now_ms);
+	refaults(&v[1], 10, h.now_ms);
 	policy_round(&p, &h, v, 2);
 	/* A has the most excess, but it uses it: B gives all the need */
 	assert_false(v[0].set_target);
@@ -1298,7 +1334,7 @@ static void test_refaulting_guest_is_no_donor(void **state)
 	assert_int_equal(v[0].keep_until_ms, h.now_ms + p.keep_ms);
 	assert_true(v[0].cooldown_until_ms > h.now_ms);	/* short of memory */
 	/* below the threshold it is a donor like any other */
-	v[0].refault_pps = 100;
+	refaults(&v[0], 100, h.now_ms);
 	v[0].keep_until_ms = 0;
 	v[0].cooldown_until_ms = 0;
 	v[1] = vm(1024, 400);
@@ -1314,11 +1350,12 @@ static void test_keep_lasts_keep_ms(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
 
 	v[0].refault_valid = true;
-	v[0].refault_pps = 1000;
+	v[0].squeezed_from = M(1026);
+	refaults(&v[0], 1000, h.now_ms);
 	policy_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_true(v[1].set_target);
-	v[0].refault_pps = 0;		/* quiet from now on */
+	refaults(&v[0], 0, h.now_ms);		/* quiet from now on */
 	h.now_ms += p.keep_ms - 1000;
 	v[1] = vm(1024, 400);
 	policy_round(&p, &h, v, 2);
@@ -1343,25 +1380,34 @@ static void test_squeeze_given_back_on_refaults(void **state)
 	policy_round(&p, &h, v, 1);	/* need 150: 1024 -> 874 */
 	assert_int_equal(v[0].new_target_bytes, M(874));
 	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	/* while the balloon inflates, actual still above: squeezed all the same */
+	h.now_ms += 500;
+	h.avail_bytes = M(120);
+	policy_round(&p, &h, v, 1);
+	assert_int_equal(v[0].squeezed_from, M(1024));
 	v[0].actual_bytes = M(874);
 	v[0].avail_bytes = M(350);
 	h.avail_bytes = M(500);
 	h.now_ms += 3000;
 	v[0].refault_valid = true;
-	v[0].refault_pps = 2000;	/* re-reading what it lost */
+	refaults(&v[0], 2000, h.now_ms);	/* re-reading what it lost */
 	policy_round(&p, &h, v, 1);
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_REFAULT);
 	assert_int_equal(v[0].new_target_bytes, M(974));	/* a buffer back */
 	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
 	v[0].actual_bytes = M(974);
-	h.now_ms += 1000;
+	h.now_ms += 100;	/* the next round, on the same sample: nothing */
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	h.now_ms += 900;	/* the next sample: still refaulting */
+	refaults(&v[0], 2000, h.now_ms);
 	policy_round(&p, &h, v, 1);
 	assert_int_equal(v[0].new_target_bytes, M(1024));	/* max */
 	policy_commit(&v[0], M(1024), h.now_ms);
 	v[0].actual_bytes = M(1024);
 	h.now_ms += 1000;
-	v[0].refault_pps = 100;		/* it helped */
+	refaults(&v[0], 100, h.now_ms);		/* it helped */
 	policy_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	/* host short again: the guest keeps what it re-read, cool-down or not */
@@ -1384,9 +1430,10 @@ static void test_refaults_memory_does_not_stop_are_ignored(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
 
 	v[0].refault_valid = v[1].refault_valid = true;
+	v[0].squeezed_from = M(1026);
 	/* A: bursts of refaults 6 s apart, for a minute: kept all along */
 	for (int t = 0; t < 60; t++) {
-		v[0].refault_pps = t % 6 == 0 ? 4000 : 0;
+		refaults(&v[0], t % 6 == 0 ? 4000 : 0, h.now_ms);
 		v[1] = vm(1024, 400);
 		v[1].refault_valid = true;
 		policy_round(&p, &h, v, 2);
@@ -1395,7 +1442,7 @@ static void test_refaults_memory_does_not_stop_are_ignored(void **state)
 	}
 	/* now it refaults every second: kept for 15 s, then a donor */
 	for (int t = 0; t <= 15; t++) {
-		v[0].refault_pps = 4000;
+		refaults(&v[0], 4000, h.now_ms);
 		v[1] = vm(1024, 400);
 		v[1].refault_valid = true;
 		policy_round(&p, &h, v, 2);
@@ -1578,6 +1625,7 @@ static void test_random_invariants(void **state)
 			v[i].free_bytes = rnd_bytes();
 			v[i].refault_valid = rnd() & 1;
 			v[i].refault_pps = rnd_rate();
+			v[i].refault_ms = rnd() % 4 ? h.now_ms : 0;
 			v[i].state = (enum vm_state[]){ VM_OK, VM_GUEST_DEFLATED,
 							VM_UNCOOPERATIVE }[rnd() % 3];
 			v[i].cooldown_until_ms = rnd() % 2 ? 0 : h.now_ms + rnd() % 100000;
