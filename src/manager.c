@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "loop.h"
 #include "qmp.h"
+#include "ratelimit.h"
 #include "util.h"
 
 #define HOUSEKEEPING_MS 100
@@ -111,14 +113,62 @@ static void vm_resolve_sizes(struct vm *v)
 	v->pol.weight = v->cfg.weight ? v->cfg.weight : 1;
 }
 
+/* ------------------------------------------------------------ logging */
+
+/*
+ * What a peer makes the daemon say about its VM, per kind: 5 messages at
+ * once, then one every 5 s; what is held back is counted and said.
+ */
+static const struct ratelimit_params vm_log_limit = { .burst = 5, .interval_ms = 5000 };
+
+static const char *const vm_log_kind_names[VM_LOG__N] = {
+	[VM_LOG_SESSION] = "connection",
+	[VM_LOG_COMMAND] = "command",
+	[VM_LOG_EVENT] = "guest event",
+};
+
+__attribute__((format(printf, 4, 5)))
+static void vm_log(struct vm *v, enum vm_log_kind kind, enum log_level level,
+		   const char *fmt, ...)
+{
+	const struct logger *lg = v->mgr->log;
+	char msg[768], held_msg[64] = "";
+	uint64_t held;
+	va_list ap;
+
+	if (lg && level > lg->level)
+		return;
+	if (!ratelimit_allow(&v->log_limit[kind], &vm_log_limit, now_ms(), &held))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (held)
+		snprintf(held_msg, sizeof(held_msg), " (%" PRIu64 " %s messages suppressed)",
+			 held, vm_log_kind_names[kind]);
+	log_msg(lg, level, "vm %s: %s%s", v->cfg.name, msg, held_msg);
+}
+
+/* Held back and not said since, once a message could go out again. */
+static void vm_log_flush(struct vm *v, uint64_t now)
+{
+	for (int k = 0; k < VM_LOG__N; k++) {
+		uint64_t n = ratelimit_flush(&v->log_limit[k], &vm_log_limit, now);
+
+		if (n)
+			log_warn(v->mgr->log, "vm %s: %" PRIu64 " %s messages suppressed",
+				 v->cfg.name, n, vm_log_kind_names[k]);
+	}
+}
+
 /* ------------------------------------------------------------ QMP replies */
 
 static void set_state(struct vm *v, enum vm_state s)
 {
 	if (v->pol.state == s)
 		return;
-	log_info(v->mgr->log, "vm %s: %s -> %s", v->cfg.name,
-		 vm_state_name(v->pol.state), vm_state_name(s));
+	vm_log(v, VM_LOG_SESSION, LOG_LVL_INFO, "%s -> %s", vm_state_name(v->pol.state),
+	       vm_state_name(s));
 	v->pol.state = s;
 }
 
@@ -130,20 +180,19 @@ static void note_failure(struct vm *v, const char *what, const struct qmp_reply 
 	m->counters.qmp_errors++;
 	if (r->err == -ETIMEDOUT) {
 		v->consecutive_timeouts++;
-		log_warn(m->log, "vm %s: %s timed out", v->cfg.name, what);
+		vm_log(v, VM_LOG_COMMAND, LOG_LVL_WARN, "%s timed out", what);
 		if (v->consecutive_timeouts >= MAX_CONSECUTIVE_TIMEOUTS) {
-			log_warn(m->log, "vm %s: %u timeouts in a row, reconnecting",
-				 v->cfg.name, v->consecutive_timeouts);
+			vm_log(v, VM_LOG_SESSION, LOG_LVL_WARN, "%u timeouts in a row, reconnecting",
+			       v->consecutive_timeouts);
 			qmp_client_disconnect(v->qmp, -ETIMEDOUT);
 			set_state(v, VM_CONNECTING);
 			vm_connect_later(v, now_ms());
 		}
 	} else if (r->err == -EREMOTEIO) {
-		log_warn(m->log, "vm %s: %s failed: %s: %s", v->cfg.name, what,
-			 r->err_class, r->err_desc);
+		vm_log(v, VM_LOG_COMMAND, LOG_LVL_WARN, "%s failed: %s: %s", what, r->err_class,
+		       r->err_desc);
 	} else if (r->err != -ECONNRESET && r->err != -ECANCELED) {
-		log_warn(m->log, "vm %s: %s failed: %s", v->cfg.name, what,
-			 strerror(-r->err));
+		vm_log(v, VM_LOG_COMMAND, LOG_LVL_WARN, "%s failed: %s", what, strerror(-r->err));
 	}
 }
 
@@ -243,9 +292,9 @@ static void adopt_actual(struct vm *v, uint64_t actual)
 	v->setup = SETUP_DONE;
 	v->backoff_ms = 0;
 	v->gone = false;
-	log_info(m->log, "vm %s: managed: balloon at %s of max %s%s", v->cfg.name,
-		 fmt_bytes(actual, a, sizeof(a)), fmt_bytes(v->pol.max_bytes, mx, sizeof(mx)),
-		 v->stats_supported ? "" : " (no guest stats)");
+	vm_log(v, VM_LOG_SESSION, LOG_LVL_INFO, "managed: balloon at %s of max %s%s",
+	       fmt_bytes(actual, a, sizeof(a)), fmt_bytes(v->pol.max_bytes, mx, sizeof(mx)),
+	       v->stats_supported ? "" : " (no guest stats)");
 	request_round(m);
 }
 
@@ -282,8 +331,8 @@ static void on_query_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	if (r->err) {
 		if (r->err == -EREMOTEIO && strcmp(r->err_class, "DeviceNotActive") == 0) {
 			if (v->pol.state != VM_NO_BALLOON)
-				log_warn(v->mgr->log, "vm %s: no active balloon device: %s",
-					 v->cfg.name, r->err_desc);
+				vm_log(v, VM_LOG_SESSION, LOG_LVL_WARN,
+				       "no active balloon device: %s", r->err_desc);
 			set_state(v, VM_NO_BALLOON);
 			v->no_balloon_retry_ms = now_ms() + NO_BALLOON_RETRY_MS;
 			return;
@@ -294,7 +343,7 @@ static void on_query_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	v->consecutive_timeouts = 0;
 	if (read_actual(v, r->ret, &actual) < 0) {
 		v->stats_bad_replies++;
-		log_warn(v->mgr->log, "vm %s: query-balloon: bad \"actual\"", v->cfg.name);
+		vm_log(v, VM_LOG_COMMAND, LOG_LVL_WARN, "query-balloon: bad \"actual\"");
 		return;
 	}
 	if (v->setup == SETUP_QUERY || v->pol.state == VM_NO_BALLOON) {
@@ -320,7 +369,6 @@ static void send_query(struct vm *v)
 static void on_setup_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
 {
 	struct vm *v = data;
-	struct manager *m = v->mgr;
 
 	if (r->err == -ECONNRESET || r->err == -ECANCELED)
 		return;
@@ -378,15 +426,15 @@ static void on_setup_reply(struct qmp_client *c, const struct qmp_reply *r, void
 	case SETUP_STATS_INTERVAL:
 		v->stats_supported = !r->err;
 		if (r->err)
-			log_warn(m->log, "vm %s: cannot enable guest stats on %s: %s",
-				 v->cfg.name, v->balloon_path, r->err_desc);
+			vm_log(v, VM_LOG_SESSION, LOG_LVL_WARN, "cannot enable guest stats on %s: %s",
+			       v->balloon_path, r->err_desc);
 		v->setup = SETUP_REPORTING;
 		break;
 	case SETUP_REPORTING:
 		/* QEMU before 5.1 has no such property: no reporting. */
 		v->free_reporting = !r->err && json_is_true(r->ret);
-		log_info(m->log, "vm %s: balloon %s, free page reporting %s", v->cfg.name,
-			 v->balloon_path, v->free_reporting ? "on" : "off");
+		vm_log(v, VM_LOG_SESSION, LOG_LVL_INFO, "balloon %s, free page reporting %s",
+		       v->balloon_path, v->free_reporting ? "on" : "off");
 		v->setup = SETUP_QUERY;
 		break;
 	case SETUP_QUERY:
@@ -525,8 +573,8 @@ static void on_blockstats_reply(struct qmp_client *c, const struct qmp_reply *r,
 		/* an old QEMU, or a peer that is not one: refaults stay unknown */
 		if (r->err == -EREMOTEIO) {
 			v->blockstats_off = true;
-			log_info(v->mgr->log, "vm %s: no query-blockstats (%s): refaults unknown",
-				 v->cfg.name, r->err_desc ? r->err_desc : "error");
+			vm_log(v, VM_LOG_COMMAND, LOG_LVL_INFO, "no query-blockstats (%s): "
+			       "refaults unknown", r->err_desc ? r->err_desc : "error");
 		}
 		return;
 	}
@@ -646,7 +694,7 @@ static void on_qmp_event(struct qmp_client *c, const char *name, json_t *ev,
 		note_actual(v, actual);
 		finish_shutdown_if_done(v->mgr, false);
 	} else if (strcmp(name, "SHUTDOWN") == 0) {
-		log_info(v->mgr->log, "vm %s: guest is shutting down", v->cfg.name);
+		vm_log(v, VM_LOG_EVENT, LOG_LVL_INFO, "guest is shutting down");
 	}
 }
 
@@ -661,8 +709,7 @@ static void on_qmp_closed(struct qmp_client *c, int err, void *data)
 	struct vm *v = data;
 	uint64_t now = now_ms();
 
-	log_warn(v->mgr->log, "vm %s: QMP connection lost: %s", v->cfg.name,
-		 strerror(-err));
+	vm_log(v, VM_LOG_SESSION, LOG_LVL_WARN, "QMP connection lost: %s", strerror(-err));
 	v->setup = SETUP_MEMSIZE;
 	v->stats_inflight = v->query_inflight = v->balloon_inflight = false;
 	set_state(v, VM_CONNECTING);
@@ -975,17 +1022,17 @@ static void read_guest_ram(struct manager *m, struct vm *v, uint64_t now)
 	r = guest_ram_track(&v->ram, m->host.proc_dir, v->peer_pid, v->boot_bytes, now);
 	if (r == 0) {
 		if (!was)
-			log_info(m->log, "vm %s: host-backed guest RAM from pid %d: "
-				 "%u mapping(s), %" PRIu64 " MiB, %" PRIu64 " MiB resident",
-				 v->cfg.name, v->peer_pid, v->ram.smaps.mappings,
-				 (uint64_t)(v->ram.smaps.mapped_bytes / MIB),
-				 (uint64_t)(v->ram.resident_bytes / MIB));
+			vm_log(v, VM_LOG_SESSION, LOG_LVL_INFO, "host-backed guest RAM from pid %d: "
+			       "%u mapping(s), %" PRIu64 " MiB, %" PRIu64 " MiB resident",
+			       v->peer_pid, v->ram.smaps.mappings,
+			       (uint64_t)(v->ram.smaps.mapped_bytes / MIB),
+			       (uint64_t)(v->ram.resident_bytes / MIB));
 		v->ram_err = 0;
 	} else if (r != v->ram_err) {
-		log_info(m->log, "vm %s: host-backed guest RAM unknown (QMP peer pid %d: %s); "
-			 "assuming the host backs all of it", v->cfg.name, v->peer_pid,
-			 r == -EMEDIUMTYPE ? "no guest RAM mappings of the VM's size" :
-			 strerror(-r));
+		vm_log(v, VM_LOG_SESSION, LOG_LVL_INFO, "host-backed guest RAM unknown (QMP peer "
+		       "pid %d: %s); assuming the host backs all of it", v->peer_pid,
+		       r == -EMEDIUMTYPE ? "no guest RAM mappings of the VM's size" :
+		       strerror(-r));
 		v->ram_err = r;
 	}
 }
@@ -1000,8 +1047,8 @@ static void vm_housekeeping(struct manager *m, struct vm *v, uint64_t now)
 		r = qmp_client_connect(v->qmp, now, m->cfg->qmp_timeout_ms);
 		if (r < 0) {
 			if (v->last_connect_err != r)
-				log_warn(m->log, "vm %s: cannot connect to %s: %s",
-					 v->cfg.name, v->cfg.qmp_path, strerror(-r));
+				vm_log(v, VM_LOG_SESSION, LOG_LVL_WARN, "cannot connect to %s: %s",
+				       v->cfg.qmp_path, strerror(-r));
 			v->last_connect_err = r;
 			if (!v->first_fail_ms)
 				v->first_fail_ms = now;
@@ -1070,6 +1117,7 @@ static void housekeeping(struct manager *m)
 		struct vm *v = m->vms[i];
 
 		vm_housekeeping(m, v, now);
+		vm_log_flush(v, now);
 		/* A VM found in qmp_dir whose QEMU is gone is dropped. */
 		if (v->from_dir && v->gone && !qmp_client_is_connected(v->qmp)) {
 			remove_vm_at(m, i, "QEMU gone");

@@ -16,6 +16,7 @@
 #include "hostmem.h"
 #include "policy.h"
 #include "pressure.h"
+#include "ratelimit.h"
 #include "stats.h"
 
 struct loop;
@@ -34,6 +35,14 @@ enum vm_setup {
 };
 
 #define VM_ACTUAL_HISTORY 16
+
+/* What a VM's log messages are about: each kind is rate-limited apart. */
+enum vm_log_kind {
+	VM_LOG_SESSION,		/* connecting, handshake, state changes */
+	VM_LOG_COMMAND,		/* failed or timed-out commands, bad replies */
+	VM_LOG_EVENT,		/* events the guest or QEMU sends */
+	VM_LOG__N,
+};
 
 struct actual_obs {
 	uint64_t ms;		/* CLOCK_MONOTONIC, when seen (or sent: moving) */
@@ -126,6 +135,8 @@ struct vm {
 	uint64_t stats_bad_values;	/* malformed values dropped */
 	uint64_t stats_clamped;		/* values clamped to the VM's size */
 	uint64_t stats_bad_replies;
+
+	struct ratelimit log_limit[VM_LOG__N];
 
 	/* history */
 	enum policy_reason last_reason;

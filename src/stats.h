@@ -31,7 +31,7 @@ enum gstat {
 struct guest_stats {
 	uint64_t val[GSTAT__N];
 	uint32_t known;		/* bit (1 << GSTAT_x) set when val is valid */
-	uint64_t last_update_s;	/* "last-update": QEMU's wall clock (s), only compared with itself */
+	uint64_t last_update_s;	/* QEMU's wall clock (s): compared only with itself */
 };
 
 struct guest_rates {

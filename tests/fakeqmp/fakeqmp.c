@@ -56,7 +56,7 @@
  *   bigline (a 16 MiB line, then silence), wrongtypes (values of the wrong
  *   JSON type in every reply and event), negative, huge (negative / huge
  *   numbers wherever the guest has a say: actual and the stats), eventflood
- *   (bursts of bogus events).
+ *   (bursts of bogus events), shutdownflood (500 SHUTDOWN events a second).
  * Stats S: normal, frozen (last-update stops), zero (a liar: no memory
  *   available, ever), huge, negative, wrongtypes, unknown (all u64 -1), none
  *   (the guest never reports).
@@ -95,13 +95,13 @@
 enum fault {
 	F_NONE, F_NOREPLY, F_NOGREETING, F_BADGREETING, F_LATE, F_CLOSEMID,
 	F_GARBAGE, F_GARBAGEONLY, F_BIGLINE, F_WRONGTYPES, F_NEGATIVE, F_HUGE,
-	F_EVENTFLOOD, F__N,
+	F_EVENTFLOOD, F_SHUTDOWNFLOOD, F__N,
 };
 
 static const char *const fault_names[F__N] = {
 	"none", "noreply", "nogreeting", "badgreeting", "late", "closemid",
 	"garbage", "garbageonly", "bigline", "wrongtypes", "negative", "huge",
-	"eventflood",
+	"eventflood", "shutdownflood",
 };
 
 enum smode { S_NORMAL, S_FROZEN, S_ZERO, S_HUGE, S_NEGATIVE, S_WRONGTYPES,
@@ -714,6 +714,7 @@ static void deliver(struct fq *fq, struct conn *c, char *line)
 	case F_NEGATIVE:
 	case F_HUGE:
 	case F_EVENTFLOOD:
+	case F_SHUTDOWNFLOOD:
 	case F__N:
 		conn_put(c, line, n);
 		break;
@@ -824,6 +825,7 @@ static void send_greeting(struct conn *c)
 	case F_NEGATIVE:
 	case F_HUGE:
 	case F_EVENTFLOOD:
+	case F_SHUTDOWNFLOOD:
 	case F__N:
 		break;
 	}
@@ -1121,14 +1123,19 @@ static json_t *vm_json(struct fvm *v)
 
 /* ------------------------------------------------------------ timer */
 
-static void send_event(struct conn *c, const char *data_json)
+static void send_event_named(struct conn *c, const char *name, const char *data_json)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	conn_printf(c, "{\"timestamp\": {\"seconds\": %ld, \"microseconds\": %ld}, "
-		    "\"event\": \"BALLOON_CHANGE\", \"data\": %s}\n",
-		    (long)ts.tv_sec, ts.tv_nsec / 1000, data_json);
+		    "\"event\": \"%s\", \"data\": %s}\n",
+		    (long)ts.tv_sec, ts.tv_nsec / 1000, name, data_json);
+}
+
+static void send_event(struct conn *c, const char *data_json)
+{
+	send_event_named(c, "BALLOON_CHANGE", data_json);
 }
 
 static void vm_timer(struct fq *fq, struct fvm *v, uint64_t now)
@@ -1151,6 +1158,13 @@ static void vm_timer(struct fq *fq, struct fvm *v, uint64_t now)
 			for (int i = 0; i < 50; i++)
 				send_event(c, i % 2 ? "{\"actual\": \"flood\"}" : "{\"actual\": -1}");
 			v->n_events += 50;
+			wrote = true;
+		}
+		if (v->fault == F_SHUTDOWNFLOOD && c->caps) {
+			for (int i = 0; i < 10; i++)
+				send_event_named(c, "SHUTDOWN", "{\"guest\": true, "
+						 "\"reason\": \"guest-shutdown\"}");
+			v->n_events += 10;
 			wrote = true;
 		}
 		if (wrote && conn_flush(fq, c) < 0)
@@ -1188,7 +1202,7 @@ static void on_timer(struct loop_watch *w, uint64_t exp, void *data)
 
 	tick++;
 	for (struct fvm *v = fq->vms; v; v = v->next) {
-		if (fq->ndelayed || v->fault == F_EVENTFLOOD)
+		if (fq->ndelayed || v->fault == F_EVENTFLOOD || v->fault == F_SHUTDOWNFLOOD)
 			vm_timer(fq, v, now);
 		/* Every 100 ms: the model moves, events go out. */
 		if (tick % 5 == 0)

@@ -165,6 +165,31 @@ double dcounter(const struct fx *f, const char *field)
 	return d;
 }
 
+int fx_log_lines(const struct fx *f, const char *a, const char *b,
+		 void (*fn)(const char *line, void *data), void *data)
+{
+	char line[1024];
+	FILE *fp = fopen(f->d.log, "r");
+	int n = 0;
+
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp)) {
+		if (!strstr(line, a) || (b && !strstr(line, b)))
+			continue;
+		n++;
+		if (fn)
+			fn(line, data);
+	}
+	fclose(fp);
+	return n;
+}
+
+int fx_log_count(const struct fx *f, const char *a, const char *b)
+{
+	return fx_log_lines(f, a, b, NULL, NULL);
+}
+
 bool wait_state(const struct fx *f, const char *vm, const char *state, int timeout_ms)
 {
 	char buf[64];

@@ -66,6 +66,14 @@ double dqmp(const struct fx *f, const char *vm, const char *field);
 /* A top-level counters.<field> of the dump. */
 double dcounter(const struct fx *f, const char *field);
 
+/*
+ * The daemon log's lines that contain a (and b, unless NULL): how many
+ * (-1: no log); fn, unless NULL, is called with each.
+ */
+int fx_log_lines(const struct fx *f, const char *a, const char *b,
+		 void (*fn)(const char *line, void *data), void *data);
+int fx_log_count(const struct fx *f, const char *a, const char *b);
+
 /* Wait until vm's state is `state` (timeout ms); true when it happened. */
 bool wait_state(const struct fx *f, const char *vm, const char *state, int timeout_ms);
 

@@ -15,6 +15,8 @@
  *   garbage             noise lines between replies are counted and ignored
  *                       (the session stays up); noise instead of replies is
  *                       a timeout; an event flood does not slow the loop
+ *   log_flood           500 SHUTDOWN events a second: a few log lines, then
+ *                       one every 5 s, with a count of what was left out
  *   oversized_line      a 16 MiB line closes the session (max_message), the
  *                       daemon's memory does not grow with it
  *   bad_numbers         wrong JSON types, negative and huge numbers: the VM
@@ -227,6 +229,57 @@ static void test_garbage(void **state)
 	fx_done(&f);
 }
 
+/* Add up the N of "(N guest event messages suppressed)" and "vm x: N guest ...". */
+static void sum_suppressed(const char *line, void *data)
+{
+	const char *p = strstr(line, " guest event messages suppressed");
+
+	while (p > line && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	*(double *)data += strtod(p, NULL);
+}
+
+/*
+ * A peer flooding events (issue 19: every SHUTDOWN was logged, 3,442 lines
+ * in 80 s from one peer): a few lines, then one every 5 s, and how many
+ * were left out is said - when a line goes out again, and once the flood
+ * is over. The other VMs are served meanwhile.
+ */
+static void test_log_flood(void **state)
+{
+	struct fx f;
+	double received, suppressed = 0;
+	int shown, lines;
+
+	fx_init(&f, "logflood", 4096, small_vms);
+	add_good(&f);
+	assert_true(fq_ok(&f.fq, "add shouter"));
+	start_daemon(&f);
+	assert_true(wait_state(&f, "shouter", "ok", 5000));
+	assert_true(fq_ok(&f.fq, "set shouter fault=shutdownflood"));
+	check_served(&f, GOOD, 6000);
+	assert_true(fq_ok(&f.fq, "set shouter fault=none"));
+	usleep(300000);
+	received = dqmp(&f, "shouter", "events");
+	shown = fx_log_count(&f, "vm shouter: guest is shutting down", NULL);
+	print_message("    SHUTDOWN flood, 6 s: %.0f events received, %d logged\n", received,
+		      shown);
+	assert_true(received >= 1000);
+	assert_true(shown >= 1 && shown <= 5 + 6 / 5 + 1);
+	/* the count of what was left out, once the limiter opens again */
+	assert_true(WAIT_FOR(8000, fx_log_count(&f, "vm shouter: ", " guest event messages "
+						"suppressed\n") >= 1));
+	fx_log_lines(&f, "vm shouter: ", " guest event messages suppressed", sum_suppressed,
+		     &suppressed);
+	lines = fx_log_count(&f, "", NULL);
+	print_message("    %.0f counted as suppressed; daemon log %d lines in all\n", suppressed,
+		      lines);
+	assert_true(shown + suppressed == received);
+	assert_true(lines < 200);
+	assert_string_equal(dstr(&f, "shouter", "state", (char[16]){ 0 }, 16), "ok");
+	fx_done(&f);
+}
+
 static void test_oversized_line(void **state)
 {
 	struct fx f;
@@ -341,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_late_replies),
 		cmocka_unit_test(test_close_mid_reply),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_log_flood),
 		cmocka_unit_test(test_oversized_line),
 		cmocka_unit_test(test_bad_numbers),
 	};

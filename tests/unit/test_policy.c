@@ -1496,7 +1496,7 @@ static void test_grant_does_not_spend_own_inflation(void **state)
 	struct policy_host h = host(2048, 210);		/* just above high (200) */
 	struct policy_vm v[2] = { vm(1200, 0), vm(600, 300) };
 
-	v[0].max_bytes = M(2048);
+	v[0].max_bytes = M(2048);	/* no available memory: it wants 1.5 buffers */
 	v[0].target_bytes = M(1000);	/* 200 MiB on their way back to the host */
 	v[0].actual_at_set = M(1200);
 	v[0].target_set_ms = h.now_ms;
