@@ -23,7 +23,7 @@ $(TEST_MODULE): $(call obj,$(TEST_MODULE_SRC)) $(HX_LIB) $(LIB)
 	$(CC) -o $@ $^ $(LIBS)
 
 .PHONY: check-module
-check-module: $(TEST_MODULE) $(GUEST_IMAGE) $(GUEST_MODULE_KO)
+check-module: $(TEST_MODULE) $(GUEST_IMAGE) $(GUEST_MODULE_KO) $(B)/autoballoond
 	@scripts/run-tests integration $(TEST_MODULE)
 
 PROGRAMS += $(VAB_CHECK_BIN) $(TEST_MODULE)

@@ -4,6 +4,8 @@
  *   vab-check burst [mib=300] [hold=3] [cache=0]
  *   vab-check cache [read=400] [stream=20]
  *   vab-check modes [floor=600]     mode off, then auto with auto_floor_mb
+ *   vab-check tight [mib=300] [read=400] [passes=1] [hold=3]
+ *                                   page cache full, balloon squeezed, burst
  *
  * The host changes the balloon over QMP; this program sees it as the balloon
  * size in /proc/vmstat (balloon_inflate - balloon_deflate, kept by the kernel's
@@ -329,6 +331,83 @@ static int cache(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The guest's figures before a burst: what it could give the burst without
+ * the balloon is its free memory plus the file LRU (page cache reclaimable
+ * without swap). need_kib is the rest.
+ */
+static void emit_room(const char *step, uint64_t burst_bytes)
+{
+	int64_t free_kib = meminfo_kib("MemFree");
+	int64_t afile = meminfo_kib("Active(file)");
+	int64_t ifile = meminfo_kib("Inactive(file)");
+	int64_t room = free_kib + afile + ifile;
+	int64_t need = (int64_t)(burst_bytes / 1024) - room;
+
+	ab_emit("vab", "name=%s balloon_pages=%" PRId64 " free_kib=%" PRId64
+		" active_file_kib=%" PRId64 " inactive_file_kib=%" PRId64
+		" anon_kib=%" PRId64 " need_kib=%" PRId64 " swap_out=%" PRId64
+		"%s", step, balloon_pages(), free_kib, afile, ifile,
+		meminfo_kib("Active(anon)") + meminfo_kib("Inactive(anon)"),
+		need > 0 ? need : 0, vmstat("pswpout"), mod_counters());
+}
+
+/*
+ * A small guest whose page cache is full meets a burst larger than its free
+ * memory and cache together (issue 16). The host sets a loose target first;
+ * the guest reads `read` MiB, drops its caches and reads `passes` times more
+ * (twice or more: the pages are on the active list); the host squeezes the
+ * balloon; once it settled the guest touches `mib` MiB at once.
+ */
+static int tight(int argc, char **argv)
+{
+	uint64_t bytes = (uint64_t)opt(argc, argv, "mib", 300) * AB_MIB;
+	uint64_t read_bytes = (uint64_t)opt(argc, argv, "read", 400) * AB_MIB;
+	int64_t passes = opt(argc, argv, "passes", 1);
+	uint64_t hold_ms = (uint64_t)opt(argc, argv, "hold", 3) * 1000u;
+	struct ab_touch_stats ts;
+	struct ab_disk d;
+	int64_t b0, b1, swo, swi, oom, defl, auto0;
+
+	ab_disk_open(NAME, &d);
+	ready();
+	b0 = wait_settled(0);
+	ab_disk_read(NAME, &d, 0, read_bytes, 0);
+	sync();
+	write_file("/proc/sys/vm/drop_caches", "3");
+	for (int64_t i = 0; i < passes; i++)
+		ab_disk_read(NAME, &d, 0, read_bytes, 0);
+	ab_emit("vab", "name=cached loose_pages=%" PRId64 " balloon_pages=%"
+		PRId64 " mib=%" PRIu64 " passes=%" PRId64 "%s", b0,
+		balloon_pages(), read_bytes / AB_MIB, passes, mod_counters());
+
+	b1 = wait_settled(balloon_pages());
+	ab_sleep_ms(1000);
+	emit_room("tight", bytes);
+
+	swo = vmstat("pswpout");
+	swi = vmstat("pswpin");
+	oom = vmstat("oom_kill");
+	defl = vmstat("balloon_deflate");
+	auto0 = mod_counter("deflated_auto_pages");
+	void *p = ab_anon_alloc(NAME, bytes);
+	ab_anon_touch(p, bytes, 11, &ts);
+	ab_emit("vab", "name=burst mib=%" PRIu64 " touch_ms=%" PRIu64
+		" max_chunk_ms=%" PRIu64 " squeezed_pages=%" PRId64
+		" swap_out=%" PRId64 " swap_in=%" PRId64 " oom_kill=%" PRId64
+		" deflated=%" PRId64 " deflated_auto=%" PRId64
+		" balloon_pages=%" PRId64 "%s", bytes / AB_MIB, ts.ms,
+		ts.max_chunk_ms, b1, vmstat("pswpout") - swo,
+		vmstat("pswpin") - swi, vmstat("oom_kill") - oom,
+		vmstat("balloon_deflate") - defl,
+		mod_counter("deflated_auto_pages") - auto0, balloon_pages(),
+		mod_counters());
+	ab_sleep_ms(hold_ms);
+	ab_anon_free(p, bytes);
+	ab_emit("vab", "name=done balloon_pages=%" PRId64, balloon_pages());
+	return 0;
+}
+
 /* Touch `mib` MiB, free it; print how the balloon moved. */
 static void modes_burst(const char *step, uint64_t mib)
 {
@@ -377,5 +456,8 @@ int main(int argc, char **argv)
 		return cache(argc, argv);
 	if (!strcmp(what, "modes"))
 		return modes(argc, argv);
-	ab_die(NAME, "usage: vab-check basic|burst|cache|modes [key=value ...]");
+	if (!strcmp(what, "tight"))
+		return tight(argc, argv);
+	ab_die(NAME, "usage: vab-check basic|burst|cache|modes|tight "
+	       "[key=value ...]");
 }
