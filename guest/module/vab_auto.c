@@ -54,6 +54,7 @@
 struct vab_signals {
 	unsigned long free;		/* pages */
 	unsigned long wmark_high;	/* sum over populated zones */
+	unsigned long active_file;
 	unsigned long inactive_file;
 	unsigned long pswpout;		/* cumulative swap-outs */
 };
@@ -64,9 +65,22 @@ static const char * const vab_reason_names[] = {
 	[VAB_REASON_CACHE] = "cache",
 };
 
+static const char * const vab_none_names[] = {
+	[VAB_NONE_FREE] = "free",
+	[VAB_NONE_CACHE] = "cache-left",
+	[VAB_NONE_RATE] = "rate",
+	[VAB_NONE_BUSY] = "busy",
+	[VAB_NONE_FLOOR] = "floor",
+};
+
 const char *vab_reason_name(enum vab_reason r)
 {
 	return r < VAB_NR_REASONS ? vab_reason_names[r] : "?";
+}
+
+const char *vab_none_name(enum vab_none n)
+{
+	return n < VAB_NR_NONE ? vab_none_names[n] : "?";
 }
 
 /* MiB to 4 KiB balloon pages. */
@@ -100,6 +114,7 @@ static void vab_read_signals(struct vab_signals *s)
 		}
 	}
 	s->free = global_zone_page_state(NR_FREE_PAGES);
+	s->active_file = global_node_page_state(NR_ACTIVE_FILE);
 	s->inactive_file = global_node_page_state(NR_INACTIVE_FILE);
 	for_each_online_cpu(cpu)
 		s->pswpout += per_cpu(vm_event_states, cpu).event[PSWPOUT];
@@ -109,6 +124,15 @@ static bool vab_auto_armed(struct vab *vb)
 {
 	return READ_ONCE(vb->mode) == VAB_MODE_AUTO &&
 	       READ_ONCE(vb->nr_pages) > vab_mb(READ_ONCE(vab_auto_floor_mb));
+}
+
+/* Record a decision that took no step; returns 0. */
+static unsigned long vab_none(struct vab_auto *a, enum vab_none why)
+{
+	a->none[why]++;
+	a->last.step = false;
+	a->last.none = why;
+	return 0;
 }
 
 /*
@@ -129,13 +153,23 @@ static unsigned long vab_decide(struct vab *vb, const struct vab_signals *s,
 	a->last_reclaim_ns = now;
 	swapping = a->last_eval_ns && now - a->last_eval_ns < VAB_SWAP_WINDOW_NS &&
 		   s->pswpout != a->last_pswpout;
+	a->probes++;
+	a->last = (struct vab_last){
+		.kswapd = current_is_kswapd(),
+		.prio = prio,
+		.free = s->free,
+		.wmark_high = s->wmark_high,
+		.active_file = s->active_file,
+		.inactive_file = s->inactive_file,
+		.swapped = s->pswpout - a->last_pswpout,
+	};
 	a->last_pswpout = s->pswpout;
 	a->last_eval_ns = now;
 
 	/* Reclaim has what it wants (or is only balancing): no pressure. */
 	if (s->free >= s->wmark_high) {
 		a->onset_ns = 0;
-		return 0;
+		return vab_none(a, VAB_NONE_FREE);
 	}
 	if (!a->onset_ns)
 		a->onset_ns = now;
@@ -147,11 +181,12 @@ static unsigned long vab_decide(struct vab *vb, const struct vab_signals *s,
 	else if (s->inactive_file * VAB_PPP <
 		 vab_mb(READ_ONCE(vab_auto_cache_reserve_mb)))
 		reason = VAB_REASON_CACHE;
-	else
-		return 0;	/* cheap page cache left: let reclaim trim it */
+	else	/* cheap page cache left: let reclaim trim it */
+		return vab_none(a, VAB_NONE_CACHE);
+	a->last.reason = reason;
 
 	if (a->last_step_ns && now - a->last_step_ns < interval)
-		return 0;
+		return vab_none(a, VAB_NONE_RATE);
 
 	base = max(vab_mb(READ_ONCE(vab_auto_step_mb)), VAB_PPP);
 	max = max(vab_mb(READ_ONCE(vab_auto_max_step_mb)), base);
@@ -162,7 +197,7 @@ static unsigned long vab_decide(struct vab *vb, const struct vab_signals *s,
 	floor = vab_mb(READ_ONCE(vab_auto_floor_mb));
 	have = READ_ONCE(vb->nr_pages);
 	if (have <= floor)
-		return 0;
+		return vab_none(a, VAB_NONE_FLOOR);
 	step = min(step, have - floor);
 
 	a->step_pages = step;
@@ -223,12 +258,12 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 
 	/* Inflation or a host message in flight: try again on the next call. */
 	if (!mutex_trylock(&vb->lock))
-		return 0;
+		goto busy;
 	t_lock = ktime_get_ns();
 	freed = vab_deflate_pressure_locked(vb, step, &vb->deflated_auto);
 	mutex_unlock(&vb->lock);
 	if (!freed)
-		return 0;
+		goto busy;
 
 	/* Reclaim counts these pages as its own progress. */
 	vab_credit_reclaim(freed);
@@ -243,10 +278,17 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 		a->latency_max_us = lat_us;
 	a->steps++;
 	a->reason[reason]++;
+	a->last.step = true;
 	spin_unlock(&vb->auto_lock);
 	dev_dbg(&vb->vdev->dev, "auto-deflate %lu pages (%s, prio %d, %llu us)\n",
 		freed, vab_reason_name(reason), prio, lat_us);
 	return freed;
+
+busy:
+	spin_lock(&vb->auto_lock);
+	vab_none(a, VAB_NONE_BUSY);
+	spin_unlock(&vb->auto_lock);
+	return 0;
 }
 
 static int vab_oom_notify(struct notifier_block *nb, unsigned long dummy,

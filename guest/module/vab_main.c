@@ -618,9 +618,37 @@ VAB_SHOW(auto_steps, READ_ONCE(vb->au.steps));
 VAB_SHOW(auto_steps_swap, READ_ONCE(vb->au.reason[VAB_REASON_SWAP]));
 VAB_SHOW(auto_steps_priority, READ_ONCE(vb->au.reason[VAB_REASON_PRIORITY]));
 VAB_SHOW(auto_steps_cache, READ_ONCE(vb->au.reason[VAB_REASON_CACHE]));
+VAB_SHOW(auto_probes, READ_ONCE(vb->au.probes));
+VAB_SHOW(auto_none_free, READ_ONCE(vb->au.none[VAB_NONE_FREE]));
+VAB_SHOW(auto_none_cache, READ_ONCE(vb->au.none[VAB_NONE_CACHE]));
+VAB_SHOW(auto_none_rate, READ_ONCE(vb->au.none[VAB_NONE_RATE]));
+VAB_SHOW(auto_none_busy, READ_ONCE(vb->au.none[VAB_NONE_BUSY]));
+VAB_SHOW(auto_none_floor, READ_ONCE(vb->au.none[VAB_NONE_FLOOR]));
 VAB_SHOW(auto_latency_last_us, READ_ONCE(vb->au.latency_last_us));
 VAB_SHOW(auto_latency_max_us, READ_ONCE(vb->au.latency_max_us));
 VAB_SHOW(auto_free_last_us, READ_ONCE(vb->au.free_last_us));
+
+/* The last decision in reclaim: what it saw and what it did (4 KiB pages). */
+static ssize_t auto_last_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct vab *vb = vab_from_dev(dev);
+	struct vab_last l;
+
+	spin_lock(&vb->auto_lock);
+	l = vb->au.last;
+	spin_unlock(&vb->auto_lock);
+	return sysfs_emit(buf, "%s=%s %s prio=%d free=%lu high=%lu "
+			  "active_file=%lu inactive_file=%lu swapped=%lu\n",
+			  l.step ? "step" : "none",
+			  l.step ? vab_reason_name(l.reason) :
+				   vab_none_name(l.none),
+			  l.kswapd ? "kswapd" : "direct", l.prio,
+			  l.free * VAB_PPP, l.wmark_high * VAB_PPP,
+			  l.active_file * VAB_PPP, l.inactive_file * VAB_PPP,
+			  l.swapped);
+}
+static DEVICE_ATTR_RO(auto_last);
 
 static ssize_t features_show(struct device *dev, struct device_attribute *attr,
 			     char *buf)
@@ -654,6 +682,13 @@ static struct attribute *vab_attrs[] = {
 	&dev_attr_auto_steps_swap.attr,
 	&dev_attr_auto_steps_priority.attr,
 	&dev_attr_auto_steps_cache.attr,
+	&dev_attr_auto_probes.attr,
+	&dev_attr_auto_none_free.attr,
+	&dev_attr_auto_none_cache.attr,
+	&dev_attr_auto_none_rate.attr,
+	&dev_attr_auto_none_busy.attr,
+	&dev_attr_auto_none_floor.attr,
+	&dev_attr_auto_last.attr,
 	&dev_attr_auto_latency_last_us.attr,
 	&dev_attr_auto_latency_max_us.attr,
 	&dev_attr_auto_free_last_us.attr,

@@ -544,7 +544,6 @@ out:
 
 /* ---- tight: small guest, page cache full, balloon squeezed (issue 16) ---- */
 
-#define TIGHT_BURST_MIB 300u
 #define TIGHT_SWAP_MIB 256u
 #define TIGHT_SWAP_MAX_PAGES 4096u
 #define TIGHT_SLACK_MIB 16u	/* squeezed = within this of the tight size */
@@ -555,6 +554,7 @@ struct tight_case {
 	unsigned tight_mib;	/* then squeezed to this */
 	unsigned read_mib;
 	unsigned passes;	/* reads after drop_caches; 2+: cache is hot */
+	unsigned burst_mib;
 	bool daemon;		/* autoballoond squeezes, and watches the burst */
 };
 
@@ -646,8 +646,9 @@ static void run_tight(struct tcase *t, const char *name, enum hx_driver drv,
 	char args[96];
 
 	memset(f, 0, sizeof(*f));
-	snprintf(args, sizeof(args), "tight,mib=%u,read=%u,passes=%u",
-		 TIGHT_BURST_MIB, c->read_mib, c->passes);
+	snprintf(args, sizeof(args), "tight,mib=%u,read=%u,passes=%u,rate=%u",
+		 c->burst_mib, c->read_mib, c->passes,
+		 getenv("AB_TIGHT_RATE") ? atoi(getenv("AB_TIGHT_RATE")) : 0);
 	o = guest_opts(name, drv, args, TIGHT_SWAP_MIB, c->read_mib + 64);
 	o.mem_mib = c->guest_mib;
 	if (getenv("AB_TIGHT_SMP"))
@@ -725,7 +726,7 @@ static void test_tight(struct tcase *t, const struct tight_case *c)
 	       "%u MiB are read (%u pass%s after drop_caches), then %u MiB%s; "
 	       "%u MiB burst:\n", c->guest_mib, TIGHT_SWAP_MIB, c->loose_mib,
 	       c->read_mib, c->passes, c->passes > 1 ? "es" : "", c->tight_mib,
-	       c->daemon ? " (autoballoond)" : "", TIGHT_BURST_MIB);
+	       c->daemon ? " (autoballoond)" : "", c->burst_mib);
 	fflush(stdout);
 	run_tight(t, t->name, drv, c, &f);
 	if (!f.ok)
@@ -749,19 +750,19 @@ static void test_tight(struct tcase *t, const struct tight_case *c)
 /* Two guest sizes x two cache states x with/without the daemon, in four. */
 static const struct tight_case tight_512_cold = {
 	.guest_mib = 512, .loose_mib = 320, .tight_mib = 160,
-	.read_mib = 400, .passes = 1,
+	.read_mib = 400, .passes = 1, .burst_mib = 300,
 };
 static const struct tight_case tight_512_hot_daemon = {
 	.guest_mib = 512, .loose_mib = 320, .tight_mib = 160,
-	.read_mib = 200, .passes = 2, .daemon = true,
+	.read_mib = 200, .passes = 2, .burst_mib = 300, .daemon = true,
 };
 static const struct tight_case tight_384_hot = {
 	.guest_mib = 384, .loose_mib = 256, .tight_mib = 128,
-	.read_mib = 160, .passes = 2,
+	.read_mib = 160, .passes = 2, .burst_mib = 240,
 };
 static const struct tight_case tight_384_cold_daemon = {
 	.guest_mib = 384, .loose_mib = 256, .tight_mib = 128,
-	.read_mib = 400, .passes = 1, .daemon = true,
+	.read_mib = 400, .passes = 1, .burst_mib = 240, .daemon = true,
 };
 
 static void test_tight_512_cold(struct tcase *t)

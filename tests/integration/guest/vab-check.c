@@ -4,7 +4,7 @@
  *   vab-check burst [mib=300] [hold=3] [cache=0]
  *   vab-check cache [read=400] [stream=20]
  *   vab-check modes [floor=600]     mode off, then auto with auto_floor_mb
- *   vab-check tight [mib=300] [read=400] [passes=1] [hold=3]
+ *   vab-check tight [mib=300] [read=400] [passes=1] [rate=0] [hold=3]
  *                                   page cache full, balloon squeezed, burst
  *
  * The host changes the balloon over QMP; this program sees it as the balloon
@@ -111,10 +111,12 @@ static const char *mod_counters(void)
 		"inflated_pages", "deflated_host_pages", "deflated_auto_pages",
 		"deflated_oom_pages", "migrated_pages", "auto_steps",
 		"auto_steps_swap", "auto_steps_priority", "auto_steps_cache",
+		"auto_probes", "auto_none_free", "auto_none_cache",
+		"auto_none_rate", "auto_none_busy", "auto_none_floor",
 		"auto_latency_last_us", "auto_latency_max_us",
 		"auto_free_last_us",
 	};
-	static char buf[1024];
+	static char buf[2048];
 	size_t len = 0;
 
 	buf[0] = '\0';
@@ -352,6 +354,30 @@ static void emit_room(const char *step, uint64_t burst_bytes)
 		need > 0 ? need : 0, vmstat("pswpout"), mod_counters());
 }
 
+/* Touch like ab_anon_touch(), at most `rate` MiB/s when rate > 0. */
+static void touch_paced(char *p, uint64_t bytes, uint64_t rate,
+			struct ab_touch_stats *ts)
+{
+	uint64_t t0 = ab_now_ms(), off, due, now;
+	struct ab_touch_stats c;
+
+	if (!rate) {
+		ab_anon_touch(p, bytes, 11, ts);
+		return;
+	}
+	ts->max_chunk_ms = 0;
+	for (off = 0; off < bytes; off += AB_MIB) {
+		ab_anon_touch(p + off, AB_MIB, 11 + off, &c);
+		if (c.max_chunk_ms > ts->max_chunk_ms)
+			ts->max_chunk_ms = c.max_chunk_ms;
+		due = t0 + (off + AB_MIB) / AB_MIB * 1000u / rate;
+		now = ab_now_ms();
+		if (due > now)
+			ab_sleep_ms(due - now);
+	}
+	ts->ms = ab_now_ms() - t0;
+}
+
 /*
  * A small guest whose page cache is full meets a burst larger than its free
  * memory and cache together (issue 16). The host sets a loose target first;
@@ -364,6 +390,7 @@ static int tight(int argc, char **argv)
 	uint64_t bytes = (uint64_t)opt(argc, argv, "mib", 300) * AB_MIB;
 	uint64_t read_bytes = (uint64_t)opt(argc, argv, "read", 400) * AB_MIB;
 	int64_t passes = opt(argc, argv, "passes", 1);
+	uint64_t rate = (uint64_t)opt(argc, argv, "rate", 0);
 	uint64_t hold_ms = (uint64_t)opt(argc, argv, "hold", 3) * 1000u;
 	struct ab_touch_stats ts;
 	struct ab_disk d;
@@ -391,7 +418,7 @@ static int tight(int argc, char **argv)
 	defl = vmstat("balloon_deflate");
 	auto0 = mod_counter("deflated_auto_pages");
 	void *p = ab_anon_alloc(NAME, bytes);
-	ab_anon_touch(p, bytes, 11, &ts);
+	touch_paced(p, bytes, rate, &ts);
 	ab_emit("vab", "name=burst mib=%" PRIu64 " touch_ms=%" PRIu64
 		" max_chunk_ms=%" PRIu64 " squeezed_pages=%" PRId64
 		" swap_out=%" PRId64 " swap_in=%" PRId64 " oom_kill=%" PRId64
