@@ -93,12 +93,21 @@ struct vab_auto {
 	u64 last_eval_ns;
 	unsigned long last_pswpout;
 	unsigned long step_pages;	/* grows during a sustained burst */
+	/* Swap-outs in reclaim not yet answered by a step, and when seen. */
+	unsigned long swap_pending;
+	u64 swap_ns;
+	/* A reserved step: what to restore if it cannot run. */
+	u64 prev_step_ns;
+	unsigned long prev_step_pages;
+	unsigned long answered;
 
 	/* Counters (sysfs). */
 	u64 probes;		/* decisions taken in reclaim */
 	u64 steps;
 	u64 reason[VAB_NR_REASONS];
 	u64 none[VAB_NR_NONE];
+	u64 swap_seen;		/* pages swapped out in reclaim, counted */
+	u64 swap_inflate;	/* of a host inflation: not counted */
 	struct vab_last last;
 	u64 latency_last_us;
 	u64 latency_max_us;
@@ -143,6 +152,7 @@ struct vab {
 
 	/* Task allocating balloon pages: its reclaim must not deflate. */
 	struct task_struct *inflater;
+	u64 inflate_ns;		/* last inflation batch (ktime ns) */
 
 	/* Stats queue buffer and a scratch copy of the vm events. */
 	struct virtio_balloon_stat stats[VAB_NR_STATS];

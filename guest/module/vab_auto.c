@@ -48,7 +48,7 @@
 
 #define VAB_QUIET_NS		(200 * NSEC_PER_MSEC)	/* new episode */
 #define VAB_BURST_NS		NSEC_PER_SEC		/* steps keep growing */
-#define VAB_SWAP_WINDOW_NS	NSEC_PER_SEC
+#define VAB_SWAP_WINDOW_NS	(5 * NSEC_PER_SEC)
 #define VAB_REEVAL_NS		NSEC_PER_MSEC
 
 struct vab_signals {
@@ -136,6 +136,36 @@ static unsigned long vab_none(struct vab_auto *a, enum vab_none why)
 }
 
 /*
+ * Swap-outs since the previous decision. The probe runs after the LRU pass
+ * of its reclaim, so they are that pass's (when the previous decision is
+ * recent). Those of a host-requested inflation are the host's price, not
+ * the guest's need. The rest stay pending until a step answers them.
+ */
+static void vab_note_swap(struct vab *vb, const struct vab_signals *s,
+			  u64 now)
+{
+	struct vab_auto *a = &vb->au;
+	unsigned long delta = s->pswpout - a->last_pswpout;
+	u64 inflated = READ_ONCE(vb->inflate_ns);
+
+	a->last.swapped = delta;
+	a->last_pswpout = s->pswpout;
+	if (!delta || !a->last_eval_ns ||
+	    now - a->last_eval_ns >= VAB_SWAP_WINDOW_NS)
+		return;
+	if (inflated && now - inflated < VAB_QUIET_NS) {
+		a->swap_inflate += delta;
+		dev_info_ratelimited(&vb->vdev->dev,
+				     "%lu pages swapped out while the host inflates: not counted\n",
+				     delta);
+		return;
+	}
+	a->swap_seen += delta;
+	a->swap_pending += delta;
+	a->swap_ns = now;
+}
+
+/*
  * The decision, under vb->auto_lock. Returns the step in 4 KiB pages (and
  * reserves it against the rate limit), or 0.
  */
@@ -146,13 +176,11 @@ static unsigned long vab_decide(struct vab *vb, const struct vab_signals *s,
 	unsigned long floor, have, step, base, max;
 	u64 interval = (u64)READ_ONCE(vab_auto_interval_ms) * NSEC_PER_MSEC;
 	enum vab_reason reason;
-	bool swapping;
+	bool swapped, short_free;
 
 	if (a->last_reclaim_ns && now - a->last_reclaim_ns > VAB_QUIET_NS)
 		a->onset_ns = 0;
 	a->last_reclaim_ns = now;
-	swapping = a->last_eval_ns && now - a->last_eval_ns < VAB_SWAP_WINDOW_NS &&
-		   s->pswpout != a->last_pswpout;
 	a->probes++;
 	a->last = (struct vab_last){
 		.kswapd = current_is_kswapd(),
@@ -161,36 +189,50 @@ static unsigned long vab_decide(struct vab *vb, const struct vab_signals *s,
 		.wmark_high = s->wmark_high,
 		.active_file = s->active_file,
 		.inactive_file = s->inactive_file,
-		.swapped = s->pswpout - a->last_pswpout,
 	};
-	a->last_pswpout = s->pswpout;
+	vab_note_swap(vb, s, now);
 	a->last_eval_ns = now;
 
-	/* Reclaim has what it wants (or is only balancing): no pressure. */
-	if (s->free >= s->wmark_high) {
+	/*
+	 * Free memory below the high watermarks says reclaim has not reached
+	 * its goal. But a pass that reached it by swapping ends above them,
+	 * so swap-outs in the last window say "short" too.
+	 */
+	swapped = a->swap_ns && now - a->swap_ns < VAB_SWAP_WINDOW_NS;
+	if (!swapped)
+		a->swap_pending = 0;
+	short_free = s->free < s->wmark_high;
+	if (!short_free && !swapped) {
 		a->onset_ns = 0;
 		return vab_none(a, VAB_NONE_FREE);
 	}
 	if (!a->onset_ns)
 		a->onset_ns = now;
 
-	if (swapping)
+	if (a->swap_pending)
 		reason = VAB_REASON_SWAP;
 	else if (!current_is_kswapd() && prio <= READ_ONCE(vab_auto_priority))
 		reason = VAB_REASON_PRIORITY;
-	else if (s->inactive_file * VAB_PPP <
+	else if ((s->active_file + s->inactive_file) * VAB_PPP <
 		 vab_mb(READ_ONCE(vab_auto_cache_reserve_mb)))
 		reason = VAB_REASON_CACHE;
-	else	/* cheap page cache left: let reclaim trim it */
+	else	/* page cache left: let reclaim trim it */
 		return vab_none(a, VAB_NONE_CACHE);
 	a->last.reason = reason;
 
 	if (a->last_step_ns && now - a->last_step_ns < interval)
 		return vab_none(a, VAB_NONE_RATE);
 
+	/*
+	 * Steps double while a burst lasts: the next one within a second, or
+	 * one that answers swap-outs that came after the last step (within
+	 * the swap window): the last step was too small to prevent them.
+	 */
 	base = max(vab_mb(READ_ONCE(vab_auto_step_mb)), VAB_PPP);
 	max = max(vab_mb(READ_ONCE(vab_auto_max_step_mb)), base);
-	if (a->last_step_ns && now - a->last_step_ns < VAB_BURST_NS)
+	if (a->last_step_ns && (now - a->last_step_ns < VAB_BURST_NS ||
+	    (reason == VAB_REASON_SWAP &&
+	     now - a->last_step_ns < VAB_SWAP_WINDOW_NS)))
 		step = clamp(a->step_pages * 2, base, max);
 	else
 		step = base;
@@ -200,10 +242,26 @@ static unsigned long vab_decide(struct vab *vb, const struct vab_signals *s,
 		return vab_none(a, VAB_NONE_FLOOR);
 	step = min(step, have - floor);
 
+	/* Reserved; vab_unreserve() gives it back if the step cannot run. */
+	a->prev_step_ns = a->last_step_ns;
+	a->prev_step_pages = a->step_pages;
+	a->answered = a->swap_pending;
+	a->swap_pending = 0;
 	a->step_pages = step;
 	a->last_step_ns = now;
+	a->last.step = true;
 	*ret_reason = reason;
 	return step;
+}
+
+/* The reserved step could not run: the next probe may try again. */
+static void vab_unreserve(struct vab_auto *a)
+{
+	a->last_step_ns = a->prev_step_ns;
+	a->step_pages = a->prev_step_pages;
+	a->swap_pending += a->answered;
+	a->answered = 0;
+	vab_none(a, VAB_NONE_BUSY);
 }
 
 static unsigned long vab_count(struct shrinker *s, struct shrink_control *sc)
@@ -224,6 +282,7 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 	struct vab_auto *a = &vb->au;
 	enum vab_reason reason = VAB_REASON_CACHE;
 	struct vab_signals sig;
+	struct vab_last seen;
 	int prio = DEF_PRIORITY;
 	unsigned long units, step, freed;
 	u64 now, t_lock, lat_us;
@@ -252,6 +311,7 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 	vab_read_signals(&sig);
 	spin_lock(&vb->auto_lock);
 	step = vab_decide(vb, &sig, prio, now, &reason);
+	seen = a->last;
 	spin_unlock(&vb->auto_lock);
 	if (!step)
 		return 0;
@@ -278,15 +338,20 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 		a->latency_max_us = lat_us;
 	a->steps++;
 	a->reason[reason]++;
-	a->last.step = true;
 	spin_unlock(&vb->auto_lock);
-	dev_dbg(&vb->vdev->dev, "auto-deflate %lu pages (%s, prio %d, %llu us)\n",
-		freed, vab_reason_name(reason), prio, lat_us);
+	dev_info_ratelimited(&vb->vdev->dev,
+			     "auto-deflate %lu KiB (%s): %s prio %d, swapped %lu pages, free %lu KiB, high %lu KiB, page cache %lu KiB, %llu us\n",
+			     freed << (PAGE_SHIFT - 10), vab_reason_name(reason),
+			     seen.kswapd ? "kswapd" : "direct", seen.prio,
+			     seen.swapped, seen.free << (PAGE_SHIFT - 10),
+			     seen.wmark_high << (PAGE_SHIFT - 10),
+			     (seen.active_file + seen.inactive_file) <<
+			     (PAGE_SHIFT - 10), lat_us);
 	return freed;
 
 busy:
 	spin_lock(&vb->auto_lock);
-	vab_none(a, VAB_NONE_BUSY);
+	vab_unreserve(a);
 	spin_unlock(&vb->auto_lock);
 	return 0;
 }

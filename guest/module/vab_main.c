@@ -192,6 +192,7 @@ static unsigned int vab_inflate(struct vab *vb, unsigned int want)
 	want = min_t(unsigned int, want, VAB_PFNS_MAX);
 	/* Reclaim run by this allocation must not deflate the balloon. */
 	WRITE_ONCE(vb->inflater, current);
+	WRITE_ONCE(vb->inflate_ns, ktime_get_ns());
 	for (n = 0; n + VAB_PPP <= want; n += VAB_PPP) {
 		page = balloon_page_alloc();
 		if (!page)
@@ -199,6 +200,8 @@ static unsigned int vab_inflate(struct vab *vb, unsigned int want)
 		balloon_page_push(&pages, page);
 	}
 	WRITE_ONCE(vb->inflater, NULL);
+	/* Swap-outs kswapd does for this batch are the inflation's. */
+	WRITE_ONCE(vb->inflate_ns, ktime_get_ns());
 
 	mutex_lock(&vb->lock);
 	if (!vb->chasing) {
@@ -624,6 +627,8 @@ VAB_SHOW(auto_none_cache, READ_ONCE(vb->au.none[VAB_NONE_CACHE]));
 VAB_SHOW(auto_none_rate, READ_ONCE(vb->au.none[VAB_NONE_RATE]));
 VAB_SHOW(auto_none_busy, READ_ONCE(vb->au.none[VAB_NONE_BUSY]));
 VAB_SHOW(auto_none_floor, READ_ONCE(vb->au.none[VAB_NONE_FLOOR]));
+VAB_SHOW(auto_swap_pages, READ_ONCE(vb->au.swap_seen));
+VAB_SHOW(auto_swap_inflate_pages, READ_ONCE(vb->au.swap_inflate));
 VAB_SHOW(auto_latency_last_us, READ_ONCE(vb->au.latency_last_us));
 VAB_SHOW(auto_latency_max_us, READ_ONCE(vb->au.latency_max_us));
 VAB_SHOW(auto_free_last_us, READ_ONCE(vb->au.free_last_us));
@@ -688,6 +693,8 @@ static struct attribute *vab_attrs[] = {
 	&dev_attr_auto_none_rate.attr,
 	&dev_attr_auto_none_busy.attr,
 	&dev_attr_auto_none_floor.attr,
+	&dev_attr_auto_swap_pages.attr,
+	&dev_attr_auto_swap_inflate_pages.attr,
 	&dev_attr_auto_last.attr,
 	&dev_attr_auto_latency_last_us.attr,
 	&dev_attr_auto_latency_max_us.attr,

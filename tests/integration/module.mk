@@ -3,8 +3,10 @@
 #   build/guest/workloads/vab-check        guest side (static; the image picks up
 #                                          every program in build/guest/workloads/)
 #   build/tests/integration/test_module    host side: harness + QMP
-#   make check-module                      run it (boots 4 guests, ~3 min under TCG;
-#                                          take /tmp/autoballoon-qemu.lock first)
+#   make check-module                      run it (boots 10 guests, ~5 min under TCG;
+#                                          take /tmp/autoballoon-qemu.lock first;
+#                                          the tight-*-daemon cases run
+#                                          build/autoballoond)
 
 VAB_CHECK_SRC := tests/integration/guest/vab-check.c
 VAB_CHECK_BIN := $(B)/guest/workloads/vab-check

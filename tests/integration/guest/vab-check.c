@@ -103,6 +103,28 @@ static int64_t mod_counter(const char *name)
 	return v;
 }
 
+/* " m_last=..." from auto_last, spaces made commas (one AB value). */
+static size_t mod_last(char *buf, size_t size)
+{
+	char path[512], line[256];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/auto_last", sysfs_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	for (char *c = line; *c; c++)
+		if (*c == ' ')
+			*c = ',';
+	n = (size_t)snprintf(buf, size, " m_last=%s", line);
+	return n < size ? n : size - 1;
+}
+
 /* " key=value ..." for every numeric module counter (empty without one). */
 static const char *mod_counters(void)
 {
@@ -113,6 +135,7 @@ static const char *mod_counters(void)
 		"auto_steps_swap", "auto_steps_priority", "auto_steps_cache",
 		"auto_probes", "auto_none_free", "auto_none_cache",
 		"auto_none_rate", "auto_none_busy", "auto_none_floor",
+		"auto_swap_pages", "auto_swap_inflate_pages",
 		"auto_latency_last_us", "auto_latency_max_us",
 		"auto_free_last_us",
 	};
@@ -126,6 +149,7 @@ static const char *mod_counters(void)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len,
 					" m_%s=%" PRId64, names[i],
 					mod_counter(names[i]));
+	len += mod_last(buf + len, sizeof(buf) - len);
 	return buf;
 }
 
