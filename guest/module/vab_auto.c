@@ -10,13 +10,19 @@
  * with. The rule (README.md, "Decision rule"):
  *
  *   deflate one bounded step when, in page reclaim (kswapd or direct, never
- *   drop_caches), free memory is below the high watermarks and
- *     (a) reclaim has started to write anonymous pages to swap, or
+ *   drop_caches), the guest is short - free memory below the high
+ *   watermarks, or swap-outs in reclaim within the last 5 s - and
+ *     (a) reclaim wrote anonymous pages to swap since the last step (not
+ *         while the host inflates the balloon), or
  *     (b) direct reclaim's priority has fallen to auto_priority, or
- *     (c) inactive page cache is below auto_cache_reserve_mb;
+ *     (c) page cache (the whole file LRU) is below auto_cache_reserve_mb;
  *   at most one step per auto_interval_ms, steps doubling from auto_step_mb
  *   to auto_max_step_mb during a burst, never below auto_floor_mb; the freed
  *   pages are credited to the reclaim that called.
+ *
+ * The probe runs after the LRU pass of its reclaim: a kswapd pass that
+ * reached the high watermarks by swapping ends above them, so swap-outs are
+ * a shortage of their own and stay pending until a step answers them.
  *
  * The OOM notifier stays as the last resort (modes oom and auto).
  */
@@ -136,24 +142,39 @@ static unsigned long vab_none(struct vab_auto *a, enum vab_none why)
 }
 
 /*
+ * Is the balloon growing at the host's request? From the first batch until
+ * the target is reached (through the retries after failed allocations), and
+ * a moment after the last batch while kswapd finishes what it woke for.
+ */
+static bool vab_host_inflating(struct vab *vb, u64 now)
+{
+	u64 inflated = READ_ONCE(vb->inflate_ns);
+
+	if (READ_ONCE(vb->chasing) &&
+	    READ_ONCE(vb->target_pages) > READ_ONCE(vb->nr_pages))
+		return true;
+	return inflated && now - inflated < VAB_QUIET_NS;
+}
+
+/*
  * Swap-outs since the previous decision. The probe runs after the LRU pass
  * of its reclaim, so they are that pass's (when the previous decision is
- * recent). Those of a host-requested inflation are the host's price, not
- * the guest's need. The rest stay pending until a step answers them.
+ * recent). While the host inflates they are the host's price, not the
+ * guest's need: the inflation drives every allocation into reclaim. The
+ * rest stay pending until a step answers them.
  */
 static void vab_note_swap(struct vab *vb, const struct vab_signals *s,
 			  u64 now)
 {
 	struct vab_auto *a = &vb->au;
 	unsigned long delta = s->pswpout - a->last_pswpout;
-	u64 inflated = READ_ONCE(vb->inflate_ns);
 
 	a->last.swapped = delta;
 	a->last_pswpout = s->pswpout;
 	if (!delta || !a->last_eval_ns ||
 	    now - a->last_eval_ns >= VAB_SWAP_WINDOW_NS)
 		return;
-	if (inflated && now - inflated < VAB_QUIET_NS) {
+	if (vab_host_inflating(vb, now)) {
 		a->swap_inflate += delta;
 		dev_info_ratelimited(&vb->vdev->dev,
 				     "%lu pages swapped out while the host inflates: not counted\n",

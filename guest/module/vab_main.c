@@ -86,7 +86,7 @@ MODULE_PARM_DESC(auto_max_step_mb, "largest auto-deflate step (MiB, default 64)"
 module_param_named(auto_interval_ms, vab_auto_interval_ms, uint, 0644);
 MODULE_PARM_DESC(auto_interval_ms, "minimum time between two auto-deflate steps (ms, default 10)");
 module_param_named(auto_cache_reserve_mb, vab_auto_cache_reserve_mb, uint, 0644);
-MODULE_PARM_DESC(auto_cache_reserve_mb, "inactive page cache below which cache counts as used up (MiB, default 16)");
+MODULE_PARM_DESC(auto_cache_reserve_mb, "page cache (file LRU) below which cache counts as used up (MiB, default 16)");
 module_param_named(auto_priority, vab_auto_priority, int, 0644);
 MODULE_PARM_DESC(auto_priority, "deflate when reclaim priority falls to this (12 = start, default 9)");
 module_param_named(oom_pages, vab_oom_pages, uint, 0644);
