@@ -35,6 +35,7 @@
 #include <linux/nodemask.h>
 #include <linux/oom.h>
 #include <linux/percpu.h>
+#include <linux/ratelimit.h>
 #include <linux/sched.h>
 #include <linux/swap.h>
 #include <linux/vmstat.h>
@@ -166,6 +167,8 @@ static bool vab_host_inflating(struct vab *vb, u64 now)
 static void vab_note_swap(struct vab *vb, const struct vab_signals *s,
 			  u64 now)
 {
+	/* One line per squeeze or so: the counter has the rest. */
+	static DEFINE_RATELIMIT_STATE(inflate_rs, 10 * HZ, 1);
 	struct vab_auto *a = &vb->au;
 	unsigned long delta = s->pswpout - a->last_pswpout;
 
@@ -176,9 +179,10 @@ static void vab_note_swap(struct vab *vb, const struct vab_signals *s,
 		return;
 	if (vab_host_inflating(vb, now)) {
 		a->swap_inflate += delta;
-		dev_info_ratelimited(&vb->vdev->dev,
-				     "%lu pages swapped out while the host inflates: not counted\n",
-				     delta);
+		if (__ratelimit(&inflate_rs))
+			dev_info(&vb->vdev->dev,
+				 "%lu pages swapped out while the host inflates: not counted (auto_swap_inflate_pages)\n",
+				 delta);
 		return;
 	}
 	a->swap_seen += delta;

@@ -321,6 +321,21 @@ struct burst_fig {
 	uint64_t lat_last_us, lat_max_us, free_last_us, steps;
 };
 
+/* What the guest's "burst" line and QEMU say once the host heard of it. */
+static void burst_figures(struct guest *g, const struct hx_line *l,
+			  unsigned guest_mib, struct burst_fig *f)
+{
+	usleep(1500000);	/* the host hears about fast deflates afterwards */
+	f->actual_after = actual_mib(g);
+	f->swap_out = lget(l, "swap_out");
+	f->oom_kill = lget(l, "oom_kill");
+	f->touch_ms = lget(l, "touch_ms");
+	f->deflated = lget(l, "deflated");
+	f->stall = lget(l, "alloc_stall");
+	f->guest_mib_after = guest_mib - lget(l, "balloon_pages") /
+				     PAGES_PER_MIB;
+}
+
 static void run_burst(struct tcase *t, const char *name, enum hx_driver drv,
 		      unsigned leave_mib, unsigned cache_mib, struct burst_fig *f)
 {
@@ -355,14 +370,7 @@ static void run_burst(struct tcase *t, const char *name, enum hx_driver drv,
 	l = guest_step(t, &g, "burst");
 	if (!l)
 		goto out;
-	usleep(1500000);	/* the host hears about fast deflates afterwards */
-	f->actual_after = actual_mib(&g);
-	f->swap_out = lget(l, "swap_out");
-	f->oom_kill = lget(l, "oom_kill");
-	f->touch_ms = lget(l, "touch_ms");
-	f->deflated = lget(l, "deflated");
-	f->stall = lget(l, "alloc_stall");
-	f->guest_mib_after = GUEST_MIB - lget(l, "balloon_pages") / PAGES_PER_MIB;
+	burst_figures(&g, l, GUEST_MIB, f);
 	f->lat_last_us = lget(l, "m_auto_latency_last_us");
 	f->lat_max_us = lget(l, "m_auto_latency_max_us");
 	f->free_last_us = lget(l, "m_auto_free_last_us");
@@ -572,9 +580,8 @@ struct tight_case {
 };
 
 struct tight_fig {
-	bool ok;
-	uint64_t need_kib, deflated, deflated_auto, swap_out, oom_kill, touch_ms;
-	uint64_t actual_tight, actual_after;
+	struct burst_fig b;	/* b.actual_before: QEMU's actual when squeezed */
+	uint64_t need_kib, deflated_auto;
 	const char *counters;	/* the driver's sysfs counters after the burst */
 };
 
@@ -687,23 +694,18 @@ static void run_tight(struct tcase *t, const char *name, enum hx_driver drv,
 	l = guest_step(t, &g, "tight");
 	if (!l)
 		goto out;
-	f->actual_tight = actual_mib(&g);
+	f->b.actual_before = actual_mib(&g);
 	f->need_kib = lget(l, "need_kib");
-	CHECK(t, f->actual_tight <= c->tight_mib + TIGHT_SLACK_MIB,
+	CHECK(t, f->b.actual_before <= c->tight_mib + TIGHT_SLACK_MIB,
 	      "the balloon was not squeezed: actual %" PRIu64 " MiB, want %u",
-	      f->actual_tight, c->tight_mib);
+	      f->b.actual_before, c->tight_mib);
 	CHECK(t, f->need_kib > 0 && f->need_kib != UINT64_MAX,
 	      "the burst fits in free memory and cache, no case: %s", l->text);
 	l = guest_step(t, &g, "burst");
 	if (!l)
 		goto out;
-	usleep(1500000);	/* the host hears about fast deflates afterwards */
-	f->actual_after = actual_mib(&g);
-	f->deflated = lget(l, "deflated");
+	burst_figures(&g, l, c->guest_mib, &f->b);
 	f->deflated_auto = lget(l, "deflated_auto");
-	f->swap_out = lget(l, "swap_out");
-	f->oom_kill = lget(l, "oom_kill");
-	f->touch_ms = lget(l, "touch_ms");
 	{
 		const char *m = strstr(l->text, " m_auto_steps=");
 
@@ -712,7 +714,7 @@ static void run_tight(struct tcase *t, const char *name, enum hx_driver drv,
 	}
 	if (!guest_step(t, &g, "done"))
 		goto out;
-	f->ok = true;
+	f->b.ok = true;
 	tight_daemon_stop(t, &td);
 	guest_finish(t, &g);
 	hx_slice_destroy(td.slice);
@@ -739,22 +741,22 @@ static void test_tight(struct tcase *t, const struct tight_case *c)
 	       c->daemon ? " (autoballoond)" : "", c->burst_mib);
 	fflush(stdout);
 	run_tight(t, t->name, drv, c, &f);
-	if (!f.ok)
+	if (!f.b.ok)
 		return;
 	printf("  %s: needs %" PRIu64 " MiB beyond free and cache; balloon gave "
 	       "%" PRIu64 " MiB (auto %" PRIu64 " MiB), swap-out %" PRIu64
 	       " pages, OOM kills %" PRIu64 ", touch %" PRIu64 " ms, QEMU actual "
 	       "%" PRIu64 " -> %" PRIu64 " MiB\n  driver: %s\n",
 	       drv == HX_DRIVER_STOCK ? "stock" : "autoballoon",
-	       f.need_kib / 1024, f.deflated / PAGES_PER_MIB,
-	       f.deflated_auto / PAGES_PER_MIB, f.swap_out, f.oom_kill,
-	       f.touch_ms, f.actual_tight, f.actual_after, f.counters);
-	CHECK(t, f.oom_kill == 0, "%" PRIu64 " OOM kills", f.oom_kill);
-	CHECK(t, f.swap_out <= TIGHT_SWAP_MAX_PAGES, "swap-out %" PRIu64
-	      " pages (at most %u)", f.swap_out, TIGHT_SWAP_MAX_PAGES);
-	CHECK(t, f.deflated * 4 >= f.need_kib, "the balloon gave %" PRIu64
+	       f.need_kib / 1024, f.b.deflated / PAGES_PER_MIB,
+	       f.deflated_auto / PAGES_PER_MIB, f.b.swap_out, f.b.oom_kill,
+	       f.b.touch_ms, f.b.actual_before, f.b.actual_after, f.counters);
+	CHECK(t, f.b.oom_kill == 0, "%" PRIu64 " OOM kills", f.b.oom_kill);
+	CHECK(t, f.b.swap_out <= TIGHT_SWAP_MAX_PAGES, "swap-out %" PRIu64
+	      " pages (at most %u)", f.b.swap_out, TIGHT_SWAP_MAX_PAGES);
+	CHECK(t, f.b.deflated * 4 >= f.need_kib, "the balloon gave %" PRIu64
 	      " KiB, the burst needed %" PRIu64 " KiB beyond free and cache",
-	      f.deflated * 4, f.need_kib);
+	      f.b.deflated * 4, f.need_kib);
 }
 
 /*
