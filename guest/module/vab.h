@@ -57,6 +57,30 @@ enum vab_reason {
 	VAB_NR_REASONS,
 };
 
+/* Why a reclaim probe took no step (sysfs auto_none_*). */
+enum vab_none {
+	VAB_NONE_FREE,		/* free memory at or above the high watermarks */
+	VAB_NONE_CACHE,		/* no signal: cheap page cache is left */
+	VAB_NONE_RATE,		/* a signal, within auto_interval_ms of a step */
+	VAB_NONE_BUSY,		/* a signal, but the device lock was busy */
+	VAB_NONE_FLOOR,		/* a signal, but the balloon is at the floor */
+	VAB_NR_NONE,
+};
+
+/* The inputs and outcome of the last decision (sysfs auto_last). */
+struct vab_last {
+	bool step;		/* a step was taken: reason; else none */
+	bool kswapd;
+	u8 reason;		/* enum vab_reason */
+	u8 none;		/* enum vab_none */
+	int prio;
+	unsigned long free;	/* pages */
+	unsigned long wmark_high;
+	unsigned long active_file;
+	unsigned long inactive_file;
+	unsigned long swapped;	/* pswpout since the previous decision */
+};
+
 /* Auto-deflate bookkeeping, under vab->auto_lock. */
 struct vab_auto {
 	/* Reclaim "visit": count_objects() starts one, scans add units. */
@@ -69,10 +93,22 @@ struct vab_auto {
 	u64 last_eval_ns;
 	unsigned long last_pswpout;
 	unsigned long step_pages;	/* grows during a sustained burst */
+	/* Swap-outs in reclaim not yet answered by a step, and when seen. */
+	unsigned long swap_pending;
+	u64 swap_ns;
+	/* A reserved step: what to restore if it cannot run. */
+	u64 prev_step_ns;
+	unsigned long prev_step_pages;
+	unsigned long answered;
 
 	/* Counters (sysfs). */
+	u64 probes;		/* decisions taken in reclaim */
 	u64 steps;
 	u64 reason[VAB_NR_REASONS];
+	u64 none[VAB_NR_NONE];
+	u64 swap_seen;		/* pages swapped out in reclaim, counted */
+	u64 swap_inflate;	/* of a host inflation: not counted */
+	struct vab_last last;
 	u64 latency_last_us;
 	u64 latency_max_us;
 	u64 free_last_us;	/* of which: dequeue and free the step */
@@ -116,6 +152,7 @@ struct vab {
 
 	/* Task allocating balloon pages: its reclaim must not deflate. */
 	struct task_struct *inflater;
+	u64 inflate_ns;		/* last inflation batch (ktime ns) */
 
 	/* Stats queue buffer and a scratch copy of the vm events. */
 	struct virtio_balloon_stat stats[VAB_NR_STATS];
@@ -165,5 +202,6 @@ void vab_kick_work(struct vab *vb);
 int vab_auto_register(struct vab *vb);
 void vab_auto_unregister(struct vab *vb);
 const char *vab_reason_name(enum vab_reason r);
+const char *vab_none_name(enum vab_none n);
 
 #endif /* VAB_H */

@@ -10,13 +10,19 @@
  * with. The rule (README.md, "Decision rule"):
  *
  *   deflate one bounded step when, in page reclaim (kswapd or direct, never
- *   drop_caches), free memory is below the high watermarks and
- *     (a) reclaim has started to write anonymous pages to swap, or
+ *   drop_caches), the guest is short - free memory below the high
+ *   watermarks, or swap-outs in reclaim within the last 5 s - and
+ *     (a) reclaim wrote anonymous pages to swap since the last step (not
+ *         while the host inflates the balloon), or
  *     (b) direct reclaim's priority has fallen to auto_priority, or
- *     (c) inactive page cache is below auto_cache_reserve_mb;
+ *     (c) page cache (the whole file LRU) is below auto_cache_reserve_mb;
  *   at most one step per auto_interval_ms, steps doubling from auto_step_mb
  *   to auto_max_step_mb during a burst, never below auto_floor_mb; the freed
  *   pages are credited to the reclaim that called.
+ *
+ * The probe runs after the LRU pass of its reclaim: a kswapd pass that
+ * reached the high watermarks by swapping ends above them, so swap-outs are
+ * a shortage of their own and stay pending until a step answers them.
  *
  * The OOM notifier stays as the last resort (modes oom and auto).
  */
@@ -29,6 +35,7 @@
 #include <linux/nodemask.h>
 #include <linux/oom.h>
 #include <linux/percpu.h>
+#include <linux/ratelimit.h>
 #include <linux/sched.h>
 #include <linux/swap.h>
 #include <linux/vmstat.h>
@@ -48,12 +55,13 @@
 
 #define VAB_QUIET_NS		(200 * NSEC_PER_MSEC)	/* new episode */
 #define VAB_BURST_NS		NSEC_PER_SEC		/* steps keep growing */
-#define VAB_SWAP_WINDOW_NS	NSEC_PER_SEC
+#define VAB_SWAP_WINDOW_NS	(5 * NSEC_PER_SEC)
 #define VAB_REEVAL_NS		NSEC_PER_MSEC
 
 struct vab_signals {
 	unsigned long free;		/* pages */
 	unsigned long wmark_high;	/* sum over populated zones */
+	unsigned long active_file;
 	unsigned long inactive_file;
 	unsigned long pswpout;		/* cumulative swap-outs */
 };
@@ -64,9 +72,22 @@ static const char * const vab_reason_names[] = {
 	[VAB_REASON_CACHE] = "cache",
 };
 
+static const char * const vab_none_names[] = {
+	[VAB_NONE_FREE] = "free",
+	[VAB_NONE_CACHE] = "cache-left",
+	[VAB_NONE_RATE] = "rate",
+	[VAB_NONE_BUSY] = "busy",
+	[VAB_NONE_FLOOR] = "floor",
+};
+
 const char *vab_reason_name(enum vab_reason r)
 {
 	return r < VAB_NR_REASONS ? vab_reason_names[r] : "?";
+}
+
+const char *vab_none_name(enum vab_none n)
+{
+	return n < VAB_NR_NONE ? vab_none_names[n] : "?";
 }
 
 /* MiB to 4 KiB balloon pages. */
@@ -100,6 +121,7 @@ static void vab_read_signals(struct vab_signals *s)
 		}
 	}
 	s->free = global_zone_page_state(NR_FREE_PAGES);
+	s->active_file = global_node_page_state(NR_ACTIVE_FILE);
 	s->inactive_file = global_node_page_state(NR_INACTIVE_FILE);
 	for_each_online_cpu(cpu)
 		s->pswpout += per_cpu(vm_event_states, cpu).event[PSWPOUT];
@@ -109,6 +131,63 @@ static bool vab_auto_armed(struct vab *vb)
 {
 	return READ_ONCE(vb->mode) == VAB_MODE_AUTO &&
 	       READ_ONCE(vb->nr_pages) > vab_mb(READ_ONCE(vab_auto_floor_mb));
+}
+
+/* Record a decision that took no step; returns 0. */
+static unsigned long vab_none(struct vab_auto *a, enum vab_none why)
+{
+	a->none[why]++;
+	a->last.step = false;
+	a->last.none = why;
+	return 0;
+}
+
+/*
+ * Is the balloon growing at the host's request? From the first batch until
+ * the target is reached (through the retries after failed allocations), and
+ * a moment after the last batch while kswapd finishes what it woke for.
+ */
+static bool vab_host_inflating(struct vab *vb, u64 now)
+{
+	u64 inflated = READ_ONCE(vb->inflate_ns);
+
+	if (READ_ONCE(vb->chasing) &&
+	    READ_ONCE(vb->target_pages) > READ_ONCE(vb->nr_pages))
+		return true;
+	return inflated && now - inflated < VAB_QUIET_NS;
+}
+
+/*
+ * Swap-outs since the previous decision. The probe runs after the LRU pass
+ * of its reclaim, so they are that pass's (when the previous decision is
+ * recent). While the host inflates they are the host's price, not the
+ * guest's need: the inflation drives every allocation into reclaim. The
+ * rest stay pending until a step answers them.
+ */
+static void vab_note_swap(struct vab *vb, const struct vab_signals *s,
+			  u64 now)
+{
+	/* One line per squeeze or so: the counter has the rest. */
+	static DEFINE_RATELIMIT_STATE(inflate_rs, 10 * HZ, 1);
+	struct vab_auto *a = &vb->au;
+	unsigned long delta = s->pswpout - a->last_pswpout;
+
+	a->last.swapped = delta;
+	a->last_pswpout = s->pswpout;
+	if (!delta || !a->last_eval_ns ||
+	    now - a->last_eval_ns >= VAB_SWAP_WINDOW_NS)
+		return;
+	if (vab_host_inflating(vb, now)) {
+		a->swap_inflate += delta;
+		if (__ratelimit(&inflate_rs))
+			dev_info(&vb->vdev->dev,
+				 "%lu pages swapped out while the host inflates: not counted (auto_swap_inflate_pages)\n",
+				 delta);
+		return;
+	}
+	a->swap_seen += delta;
+	a->swap_pending += delta;
+	a->swap_ns = now;
 }
 
 /*
@@ -122,53 +201,92 @@ static unsigned long vab_decide(struct vab *vb, const struct vab_signals *s,
 	unsigned long floor, have, step, base, max;
 	u64 interval = (u64)READ_ONCE(vab_auto_interval_ms) * NSEC_PER_MSEC;
 	enum vab_reason reason;
-	bool swapping;
+	bool swapped, short_free;
 
 	if (a->last_reclaim_ns && now - a->last_reclaim_ns > VAB_QUIET_NS)
 		a->onset_ns = 0;
 	a->last_reclaim_ns = now;
-	swapping = a->last_eval_ns && now - a->last_eval_ns < VAB_SWAP_WINDOW_NS &&
-		   s->pswpout != a->last_pswpout;
-	a->last_pswpout = s->pswpout;
+	a->probes++;
+	a->last = (struct vab_last){
+		.kswapd = current_is_kswapd(),
+		.prio = prio,
+		.free = s->free,
+		.wmark_high = s->wmark_high,
+		.active_file = s->active_file,
+		.inactive_file = s->inactive_file,
+	};
+	vab_note_swap(vb, s, now);
 	a->last_eval_ns = now;
 
-	/* Reclaim has what it wants (or is only balancing): no pressure. */
-	if (s->free >= s->wmark_high) {
+	/*
+	 * Free memory below the high watermarks says reclaim has not reached
+	 * its goal. But a pass that reached it by swapping ends above them,
+	 * so swap-outs in the last window say "short" too.
+	 */
+	swapped = a->swap_ns && now - a->swap_ns < VAB_SWAP_WINDOW_NS;
+	if (!swapped)
+		a->swap_pending = 0;
+	short_free = s->free < s->wmark_high;
+	if (!short_free && !swapped) {
 		a->onset_ns = 0;
-		return 0;
+		return vab_none(a, VAB_NONE_FREE);
 	}
 	if (!a->onset_ns)
 		a->onset_ns = now;
 
-	if (swapping)
+	if (a->swap_pending)
 		reason = VAB_REASON_SWAP;
 	else if (!current_is_kswapd() && prio <= READ_ONCE(vab_auto_priority))
 		reason = VAB_REASON_PRIORITY;
-	else if (s->inactive_file * VAB_PPP <
+	else if ((s->active_file + s->inactive_file) * VAB_PPP <
 		 vab_mb(READ_ONCE(vab_auto_cache_reserve_mb)))
 		reason = VAB_REASON_CACHE;
-	else
-		return 0;	/* cheap page cache left: let reclaim trim it */
+	else	/* page cache left: let reclaim trim it */
+		return vab_none(a, VAB_NONE_CACHE);
+	a->last.reason = reason;
 
 	if (a->last_step_ns && now - a->last_step_ns < interval)
-		return 0;
+		return vab_none(a, VAB_NONE_RATE);
 
+	/*
+	 * Steps double while a burst lasts: the next one within a second, or
+	 * one that answers swap-outs that came after the last step (within
+	 * the swap window): the last step was too small to prevent them.
+	 */
 	base = max(vab_mb(READ_ONCE(vab_auto_step_mb)), VAB_PPP);
 	max = max(vab_mb(READ_ONCE(vab_auto_max_step_mb)), base);
-	if (a->last_step_ns && now - a->last_step_ns < VAB_BURST_NS)
+	if (a->last_step_ns && (now - a->last_step_ns < VAB_BURST_NS ||
+	    (reason == VAB_REASON_SWAP &&
+	     now - a->last_step_ns < VAB_SWAP_WINDOW_NS)))
 		step = clamp(a->step_pages * 2, base, max);
 	else
 		step = base;
 	floor = vab_mb(READ_ONCE(vab_auto_floor_mb));
 	have = READ_ONCE(vb->nr_pages);
 	if (have <= floor)
-		return 0;
+		return vab_none(a, VAB_NONE_FLOOR);
 	step = min(step, have - floor);
 
+	/* Reserved; vab_unreserve() gives it back if the step cannot run. */
+	a->prev_step_ns = a->last_step_ns;
+	a->prev_step_pages = a->step_pages;
+	a->answered = a->swap_pending;
+	a->swap_pending = 0;
 	a->step_pages = step;
 	a->last_step_ns = now;
+	a->last.step = true;
 	*ret_reason = reason;
 	return step;
+}
+
+/* The reserved step could not run: the next probe may try again. */
+static void vab_unreserve(struct vab_auto *a)
+{
+	a->last_step_ns = a->prev_step_ns;
+	a->step_pages = a->prev_step_pages;
+	a->swap_pending += a->answered;
+	a->answered = 0;
+	vab_none(a, VAB_NONE_BUSY);
 }
 
 static unsigned long vab_count(struct shrinker *s, struct shrink_control *sc)
@@ -189,6 +307,7 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 	struct vab_auto *a = &vb->au;
 	enum vab_reason reason = VAB_REASON_CACHE;
 	struct vab_signals sig;
+	struct vab_last seen;
 	int prio = DEF_PRIORITY;
 	unsigned long units, step, freed;
 	u64 now, t_lock, lat_us;
@@ -217,18 +336,19 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 	vab_read_signals(&sig);
 	spin_lock(&vb->auto_lock);
 	step = vab_decide(vb, &sig, prio, now, &reason);
+	seen = a->last;
 	spin_unlock(&vb->auto_lock);
 	if (!step)
 		return 0;
 
 	/* Inflation or a host message in flight: try again on the next call. */
 	if (!mutex_trylock(&vb->lock))
-		return 0;
+		goto busy;
 	t_lock = ktime_get_ns();
 	freed = vab_deflate_pressure_locked(vb, step, &vb->deflated_auto);
 	mutex_unlock(&vb->lock);
 	if (!freed)
-		return 0;
+		goto busy;
 
 	/* Reclaim counts these pages as its own progress. */
 	vab_credit_reclaim(freed);
@@ -244,9 +364,21 @@ static unsigned long vab_scan(struct shrinker *s, struct shrink_control *sc)
 	a->steps++;
 	a->reason[reason]++;
 	spin_unlock(&vb->auto_lock);
-	dev_dbg(&vb->vdev->dev, "auto-deflate %lu pages (%s, prio %d, %llu us)\n",
-		freed, vab_reason_name(reason), prio, lat_us);
+	dev_info_ratelimited(&vb->vdev->dev,
+			     "auto-deflate %lu KiB (%s): %s prio %d, swapped %lu pages, free %lu KiB, high %lu KiB, page cache %lu KiB, %llu us\n",
+			     freed << (PAGE_SHIFT - 10), vab_reason_name(reason),
+			     seen.kswapd ? "kswapd" : "direct", seen.prio,
+			     seen.swapped, seen.free << (PAGE_SHIFT - 10),
+			     seen.wmark_high << (PAGE_SHIFT - 10),
+			     (seen.active_file + seen.inactive_file) <<
+			     (PAGE_SHIFT - 10), lat_us);
 	return freed;
+
+busy:
+	spin_lock(&vb->auto_lock);
+	vab_unreserve(a);
+	spin_unlock(&vb->auto_lock);
+	return 0;
 }
 
 static int vab_oom_notify(struct notifier_block *nb, unsigned long dummy,

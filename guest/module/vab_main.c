@@ -86,7 +86,7 @@ MODULE_PARM_DESC(auto_max_step_mb, "largest auto-deflate step (MiB, default 64)"
 module_param_named(auto_interval_ms, vab_auto_interval_ms, uint, 0644);
 MODULE_PARM_DESC(auto_interval_ms, "minimum time between two auto-deflate steps (ms, default 10)");
 module_param_named(auto_cache_reserve_mb, vab_auto_cache_reserve_mb, uint, 0644);
-MODULE_PARM_DESC(auto_cache_reserve_mb, "inactive page cache below which cache counts as used up (MiB, default 16)");
+MODULE_PARM_DESC(auto_cache_reserve_mb, "page cache (file LRU) below which cache counts as used up (MiB, default 16)");
 module_param_named(auto_priority, vab_auto_priority, int, 0644);
 MODULE_PARM_DESC(auto_priority, "deflate when reclaim priority falls to this (12 = start, default 9)");
 module_param_named(oom_pages, vab_oom_pages, uint, 0644);
@@ -192,6 +192,7 @@ static unsigned int vab_inflate(struct vab *vb, unsigned int want)
 	want = min_t(unsigned int, want, VAB_PFNS_MAX);
 	/* Reclaim run by this allocation must not deflate the balloon. */
 	WRITE_ONCE(vb->inflater, current);
+	WRITE_ONCE(vb->inflate_ns, ktime_get_ns());
 	for (n = 0; n + VAB_PPP <= want; n += VAB_PPP) {
 		page = balloon_page_alloc();
 		if (!page)
@@ -199,6 +200,8 @@ static unsigned int vab_inflate(struct vab *vb, unsigned int want)
 		balloon_page_push(&pages, page);
 	}
 	WRITE_ONCE(vb->inflater, NULL);
+	/* Swap-outs kswapd does for this batch are the inflation's. */
+	WRITE_ONCE(vb->inflate_ns, ktime_get_ns());
 
 	mutex_lock(&vb->lock);
 	if (!vb->chasing) {
@@ -618,9 +621,39 @@ VAB_SHOW(auto_steps, READ_ONCE(vb->au.steps));
 VAB_SHOW(auto_steps_swap, READ_ONCE(vb->au.reason[VAB_REASON_SWAP]));
 VAB_SHOW(auto_steps_priority, READ_ONCE(vb->au.reason[VAB_REASON_PRIORITY]));
 VAB_SHOW(auto_steps_cache, READ_ONCE(vb->au.reason[VAB_REASON_CACHE]));
+VAB_SHOW(auto_probes, READ_ONCE(vb->au.probes));
+VAB_SHOW(auto_none_free, READ_ONCE(vb->au.none[VAB_NONE_FREE]));
+VAB_SHOW(auto_none_cache, READ_ONCE(vb->au.none[VAB_NONE_CACHE]));
+VAB_SHOW(auto_none_rate, READ_ONCE(vb->au.none[VAB_NONE_RATE]));
+VAB_SHOW(auto_none_busy, READ_ONCE(vb->au.none[VAB_NONE_BUSY]));
+VAB_SHOW(auto_none_floor, READ_ONCE(vb->au.none[VAB_NONE_FLOOR]));
+VAB_SHOW(auto_swap_pages, READ_ONCE(vb->au.swap_seen));
+VAB_SHOW(auto_swap_inflate_pages, READ_ONCE(vb->au.swap_inflate));
 VAB_SHOW(auto_latency_last_us, READ_ONCE(vb->au.latency_last_us));
 VAB_SHOW(auto_latency_max_us, READ_ONCE(vb->au.latency_max_us));
 VAB_SHOW(auto_free_last_us, READ_ONCE(vb->au.free_last_us));
+
+/* The last decision in reclaim: what it saw and what it did (4 KiB pages). */
+static ssize_t auto_last_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct vab *vb = vab_from_dev(dev);
+	struct vab_last l;
+
+	spin_lock(&vb->auto_lock);
+	l = vb->au.last;
+	spin_unlock(&vb->auto_lock);
+	return sysfs_emit(buf, "%s=%s %s prio=%d free=%lu high=%lu "
+			  "active_file=%lu inactive_file=%lu swapped=%lu\n",
+			  l.step ? "step" : "none",
+			  l.step ? vab_reason_name(l.reason) :
+				   vab_none_name(l.none),
+			  l.kswapd ? "kswapd" : "direct", l.prio,
+			  l.free * VAB_PPP, l.wmark_high * VAB_PPP,
+			  l.active_file * VAB_PPP, l.inactive_file * VAB_PPP,
+			  l.swapped);
+}
+static DEVICE_ATTR_RO(auto_last);
 
 static ssize_t features_show(struct device *dev, struct device_attribute *attr,
 			     char *buf)
@@ -654,6 +687,15 @@ static struct attribute *vab_attrs[] = {
 	&dev_attr_auto_steps_swap.attr,
 	&dev_attr_auto_steps_priority.attr,
 	&dev_attr_auto_steps_cache.attr,
+	&dev_attr_auto_probes.attr,
+	&dev_attr_auto_none_free.attr,
+	&dev_attr_auto_none_cache.attr,
+	&dev_attr_auto_none_rate.attr,
+	&dev_attr_auto_none_busy.attr,
+	&dev_attr_auto_none_floor.attr,
+	&dev_attr_auto_swap_pages.attr,
+	&dev_attr_auto_swap_inflate_pages.attr,
+	&dev_attr_auto_last.attr,
 	&dev_attr_auto_latency_last_us.attr,
 	&dev_attr_auto_latency_max_us.attr,
 	&dev_attr_auto_free_last_us.attr,

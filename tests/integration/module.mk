@@ -3,8 +3,10 @@
 #   build/guest/workloads/vab-check        guest side (static; the image picks up
 #                                          every program in build/guest/workloads/)
 #   build/tests/integration/test_module    host side: harness + QMP
-#   make check-module                      run it (boots 4 guests, ~3 min under TCG;
-#                                          take /tmp/autoballoon-qemu.lock first)
+#   make check-module                      run it (boots 10 guests, ~5 min under TCG;
+#                                          take /tmp/autoballoon-qemu.lock first;
+#                                          the tight-*-daemon cases run
+#                                          build/autoballoond)
 
 VAB_CHECK_SRC := tests/integration/guest/vab-check.c
 VAB_CHECK_BIN := $(B)/guest/workloads/vab-check
@@ -23,7 +25,7 @@ $(TEST_MODULE): $(call obj,$(TEST_MODULE_SRC)) $(HX_LIB) $(LIB)
 	$(CC) -o $@ $^ $(LIBS)
 
 .PHONY: check-module
-check-module: $(TEST_MODULE) $(GUEST_IMAGE) $(GUEST_MODULE_KO)
+check-module: $(TEST_MODULE) $(GUEST_IMAGE) $(GUEST_MODULE_KO) $(B)/autoballoond
 	@scripts/run-tests integration $(TEST_MODULE)
 
 PROGRAMS += $(VAB_CHECK_BIN) $(TEST_MODULE)

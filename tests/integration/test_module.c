@@ -22,20 +22,32 @@
  *   modes     with the balloon at 724 MiB and swap: sysfs mode "off" gives
  *             nothing back on a 200 MiB burst; mode "auto" with
  *             auto_floor_mb=600 gives pages back but never below 600 MiB
+ *   tight-*   issue 16: a small guest (384 or 512 MiB) with a 256 MiB swap
+ *             disk fills its page cache with the balloon leaving it 256 or
+ *             320 MiB (drop_caches and the reads must not deflate), is
+ *             squeezed to 128 or 160 MiB by the host (QMP, or autoballoond
+ *             from a slice that is always short), then touches more than
+ *             its free memory and file LRU together. The balloon must give
+ *             at least that difference back, with at most 4,096 pages
+ *             swapped out and no OOM kill. AB_TIGHT_DRIVER=stock runs them
+ *             with the stock driver (to compare; it fails them).
  *
  * Every guest runs with ab_dmesg=1; a WARNING, BUG, Oops or lockdep report
  * in its kernel log fails the case. Exit 0 = all passed, 77 = skipped (no
  * root or no memory cgroup), 1 = a failure.
  */
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "hx_daemon.h"
 #include "qmp.h"
 
 #define GUEST_MIB 1024u
@@ -46,9 +58,12 @@
 #define CACHE_TOLERANCE_PAGES (16u * PAGES_PER_MIB)
 #define LINE_TIMEOUT_MS 240000
 
+struct tight_case;
+
 struct tcase {
 	const char *name;
 	int failures;
+	const struct tight_case *tight;	/* the tight cases' parameters */
 };
 
 static void fail(struct tcase *t, const char *fmt, ...)
@@ -74,9 +89,29 @@ struct guest {
 	struct qmp_sync *q;
 };
 
-static int guest_start(struct tcase *t, struct guest *g, const char *name,
-		       enum hx_driver drv, const char *args, unsigned swap_mib,
-		       unsigned data_mib)
+static int guest_start_opts(struct tcase *t, struct guest *g,
+			    const struct hx_vm_opts *o)
+{
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	r = hx_vm_start(o, &g->vm);
+	if (r) {
+		fail(t, "hx_vm_start: %s", strerror(-r));
+		return r;
+	}
+	r = hx_vm_wait_qmp(g->vm, 20000);
+	if (!r)
+		r = qmp_sync_open(hx_vm_qmp_path(g->vm), 20000, &g->q);
+	if (r)
+		fail(t, "QMP: %s", strerror(-r));
+	return r;
+}
+
+/* The options every case starts from: vab-check, dmesg, deflate-on-oom. */
+static struct hx_vm_opts guest_opts(const char *name, enum hx_driver drv,
+				    const char *args, unsigned swap_mib,
+				    unsigned data_mib)
 {
 	struct hx_vm_opts o = {
 		.name = name,
@@ -92,20 +127,17 @@ static int guest_start(struct tcase *t, struct guest *g, const char *name,
 		.deflate_on_oom = true,
 		.free_page_reporting = true,
 	};
-	int r;
 
-	memset(g, 0, sizeof(*g));
-	r = hx_vm_start(&o, &g->vm);
-	if (r) {
-		fail(t, "hx_vm_start: %s", strerror(-r));
-		return r;
-	}
-	r = hx_vm_wait_qmp(g->vm, 20000);
-	if (!r)
-		r = qmp_sync_open(hx_vm_qmp_path(g->vm), 20000, &g->q);
-	if (r)
-		fail(t, "QMP: %s", strerror(-r));
-	return r;
+	return o;
+}
+
+static int guest_start(struct tcase *t, struct guest *g, const char *name,
+		       enum hx_driver drv, const char *args, unsigned swap_mib,
+		       unsigned data_mib)
+{
+	struct hx_vm_opts o = guest_opts(name, drv, args, swap_mib, data_mib);
+
+	return guest_start_opts(t, g, &o);
 }
 
 /* Wait for the guest's next "AB vab name=STEP" line. */
@@ -289,6 +321,21 @@ struct burst_fig {
 	uint64_t lat_last_us, lat_max_us, free_last_us, steps;
 };
 
+/* What the guest's "burst" line and QEMU say once the host heard of it. */
+static void burst_figures(struct guest *g, const struct hx_line *l,
+			  unsigned guest_mib, struct burst_fig *f)
+{
+	usleep(1500000);	/* the host hears about fast deflates afterwards */
+	f->actual_after = actual_mib(g);
+	f->swap_out = lget(l, "swap_out");
+	f->oom_kill = lget(l, "oom_kill");
+	f->touch_ms = lget(l, "touch_ms");
+	f->deflated = lget(l, "deflated");
+	f->stall = lget(l, "alloc_stall");
+	f->guest_mib_after = guest_mib - lget(l, "balloon_pages") /
+				     PAGES_PER_MIB;
+}
+
 static void run_burst(struct tcase *t, const char *name, enum hx_driver drv,
 		      unsigned leave_mib, unsigned cache_mib, struct burst_fig *f)
 {
@@ -323,14 +370,7 @@ static void run_burst(struct tcase *t, const char *name, enum hx_driver drv,
 	l = guest_step(t, &g, "burst");
 	if (!l)
 		goto out;
-	usleep(1500000);	/* the host hears about fast deflates afterwards */
-	f->actual_after = actual_mib(&g);
-	f->swap_out = lget(l, "swap_out");
-	f->oom_kill = lget(l, "oom_kill");
-	f->touch_ms = lget(l, "touch_ms");
-	f->deflated = lget(l, "deflated");
-	f->stall = lget(l, "alloc_stall");
-	f->guest_mib_after = GUEST_MIB - lget(l, "balloon_pages") / PAGES_PER_MIB;
+	burst_figures(&g, l, GUEST_MIB, f);
 	f->lat_last_us = lget(l, "m_auto_latency_last_us");
 	f->lat_max_us = lget(l, "m_auto_latency_max_us");
 	f->free_last_us = lget(l, "m_auto_free_last_us");
@@ -522,6 +562,234 @@ out:
 	guest_abort(&g);
 }
 
+/* ---- tight: small guest, page cache full, balloon squeezed (issue 16) ---- */
+
+#define TIGHT_SWAP_MIB 256u
+#define TIGHT_SWAP_MAX_PAGES 4096u
+#define TIGHT_SLACK_MIB 16u	/* squeezed = within this of the tight size */
+
+struct tight_case {
+	unsigned guest_mib;
+	unsigned loose_mib;	/* balloon size while the guest fills its cache */
+	unsigned tight_mib;	/* then squeezed to this */
+	unsigned read_mib;
+	unsigned passes;	/* reads after drop_caches; 2+: cache is hot */
+	unsigned burst_mib;
+	unsigned rate_mibps;	/* touch rate, 0 = as fast as the guest can */
+	bool daemon;		/* autoballoond squeezes, and watches the burst */
+};
+
+struct tight_fig {
+	struct burst_fig b;	/* b.actual_before: QEMU's actual when squeezed */
+	uint64_t need_kib, deflated_auto;
+	const char *counters;	/* the driver's sysfs counters after the burst */
+};
+
+/* autoballoond squeezing the guest from a slice that is always short. */
+struct tight_daemon {
+	char dir[512];
+	char qmp_arg[600];
+	struct hx_slice *slice;
+	struct hx_daemon d;
+	bool running;
+};
+
+static int tight_daemon_prepare(struct tcase *t, struct tight_daemon *td,
+				const char *name)
+{
+	char cwd[256], slice[128];
+	int r;
+
+	memset(td, 0, sizeof(*td));
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	snprintf(td->dir, sizeof(td->dir), "%s/build/run/%s-%d", cwd, name,
+		 (int)getpid());
+	r = hx_mkdir_p(td->dir);
+	if (!r) {
+		snprintf(slice, sizeof(slice), "autoballoon-%s-%d", name,
+			 (int)getpid());
+		/* 1 GiB with the marks at 85/90%: never relaxed. */
+		r = hx_slice_create(slice, 1024 * HX_MIB, &td->slice);
+	}
+	if (r)
+		fail(t, "daemon setup: %s", strerror(-r));
+	snprintf(td->qmp_arg, sizeof(td->qmp_arg),
+		 "unix:%s/g.qmp,server=on,wait=off", td->dir);
+	return r;
+}
+
+static int tight_daemon_start(struct tcase *t, struct tight_daemon *td,
+			      unsigned min_mib)
+{
+	char cwd[256], bin[512], conf[2048];
+	int r;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	snprintf(bin, sizeof(bin), "%s/build/autoballoond", cwd);
+	snprintf(conf, sizeof(conf),
+		 "[daemon]\ncontrol_socket = %s/ctl.sock\nrestore_on_exit = no\n"
+		 "[host]\ncgroup = %s\nlow = 85%%\nhigh = 90%%\n"
+		 "[vm g]\nqmp = %s/g.qmp\nmin = %uM\n",
+		 td->dir, hx_slice_path(td->slice), td->dir, min_mib);
+	r = hx_daemon_start(bin, td->dir, conf, false, &td->d);
+	if (r)
+		fail(t, "autoballoond: %s (log %s)", strerror(-r), td->d.log);
+	td->running = !r;
+	return r;
+}
+
+static void tight_daemon_stop(struct tcase *t, struct tight_daemon *td)
+{
+	int st = 0;
+
+	if (td->running) {
+		if (hx_daemon_stop(&td->d, SIGTERM, 20000, &st) ||
+		    !WIFEXITED(st) || WEXITSTATUS(st)) {
+			fail(t, "autoballoond did not exit cleanly");
+			hx_daemon_show_log(&td->d, 30);
+		}
+		td->running = false;
+	}
+}
+
+static void run_tight(struct tcase *t, const char *name, enum hx_driver drv,
+		      const struct tight_case *c, struct tight_fig *f)
+{
+	static char counters[2048];
+	const char *extra[3] = { NULL, NULL, NULL };
+	const struct hx_line *l;
+	struct tight_daemon td = { 0 };
+	struct hx_vm_opts o;
+	struct guest g = { 0 };
+	char args[96];
+
+	memset(f, 0, sizeof(*f));
+	snprintf(args, sizeof(args), "tight,mib=%u,read=%u,passes=%u,rate=%u",
+		 c->burst_mib, c->read_mib, c->passes, c->rate_mibps);
+	o = guest_opts(name, drv, args, TIGHT_SWAP_MIB, c->read_mib + 64);
+	o.mem_mib = c->guest_mib;
+	if (c->daemon) {
+		if (tight_daemon_prepare(t, &td, name))
+			goto out;
+		extra[0] = "-qmp";
+		extra[1] = td.qmp_arg;
+		o.extra_args = extra;
+		o.slice = td.slice;
+	}
+	if (guest_start_opts(t, &g, &o) || !guest_step(t, &g, "ready") ||
+	    set_target(t, &g, c->loose_mib))
+		goto out;
+	l = guest_step(t, &g, "cached");
+	if (!l)
+		goto out;
+	if (drv == HX_DRIVER_AUTOBALLOON)
+		CHECK(t, lget(l, "balloon_pages") == lget(l, "loose_pages") &&
+		      lget(l, "m_deflated_auto_pages") == 0,
+		      "drop_caches or the cache reads deflated: %s", l->text);
+	if (c->daemon ? tight_daemon_start(t, &td, c->tight_mib) :
+	    set_target(t, &g, c->tight_mib))
+		goto out;
+	l = guest_step(t, &g, "tight");
+	if (!l)
+		goto out;
+	f->b.actual_before = actual_mib(&g);
+	f->need_kib = lget(l, "need_kib");
+	CHECK(t, f->b.actual_before <= c->tight_mib + TIGHT_SLACK_MIB,
+	      "the balloon was not squeezed: actual %" PRIu64 " MiB, want %u",
+	      f->b.actual_before, c->tight_mib);
+	CHECK(t, f->need_kib > 0 && f->need_kib != UINT64_MAX,
+	      "the burst fits in free memory and cache, no case: %s", l->text);
+	l = guest_step(t, &g, "burst");
+	if (!l)
+		goto out;
+	burst_figures(&g, l, c->guest_mib, &f->b);
+	f->deflated_auto = lget(l, "deflated_auto");
+	{
+		const char *m = strstr(l->text, " m_auto_steps=");
+
+		snprintf(counters, sizeof(counters), "%s", m ? m + 1 : "");
+		f->counters = counters;
+	}
+	if (!guest_step(t, &g, "done"))
+		goto out;
+	f->b.ok = true;
+	tight_daemon_stop(t, &td);
+	guest_finish(t, &g);
+	hx_slice_destroy(td.slice);
+	return;
+out:
+	if (td.running)
+		hx_daemon_show_log(&td.d, 30);
+	tight_daemon_stop(t, &td);
+	guest_abort(&g);
+	hx_slice_destroy(td.slice);
+}
+
+static void test_tight(struct tcase *t, const struct tight_case *c)
+{
+	const char *env = getenv("AB_TIGHT_DRIVER");
+	enum hx_driver drv = env && !strcmp(env, "stock") ? HX_DRIVER_STOCK :
+			     HX_DRIVER_AUTOBALLOON;
+	struct tight_fig f;
+
+	printf("  %u MiB guest, %u MiB swap disk, balloon leaving %u MiB while "
+	       "%u MiB are read (%u pass%s after drop_caches), then %u MiB%s; "
+	       "%u MiB burst:\n", c->guest_mib, TIGHT_SWAP_MIB, c->loose_mib,
+	       c->read_mib, c->passes, c->passes > 1 ? "es" : "", c->tight_mib,
+	       c->daemon ? " (autoballoond)" : "", c->burst_mib);
+	fflush(stdout);
+	run_tight(t, t->name, drv, c, &f);
+	if (!f.b.ok)
+		return;
+	printf("  %s: needs %" PRIu64 " MiB beyond free and cache; balloon gave "
+	       "%" PRIu64 " MiB (auto %" PRIu64 " MiB), swap-out %" PRIu64
+	       " pages, OOM kills %" PRIu64 ", touch %" PRIu64 " ms, QEMU actual "
+	       "%" PRIu64 " -> %" PRIu64 " MiB\n  driver: %s\n",
+	       drv == HX_DRIVER_STOCK ? "stock" : "autoballoon",
+	       f.need_kib / 1024, f.b.deflated / PAGES_PER_MIB,
+	       f.deflated_auto / PAGES_PER_MIB, f.b.swap_out, f.b.oom_kill,
+	       f.b.touch_ms, f.b.actual_before, f.b.actual_after, f.counters);
+	CHECK(t, f.b.oom_kill == 0, "%" PRIu64 " OOM kills", f.b.oom_kill);
+	CHECK(t, f.b.swap_out <= TIGHT_SWAP_MAX_PAGES, "swap-out %" PRIu64
+	      " pages (at most %u)", f.b.swap_out, TIGHT_SWAP_MAX_PAGES);
+	CHECK(t, f.b.deflated * 4 >= f.need_kib, "the balloon gave %" PRIu64
+	      " KiB, the burst needed %" PRIu64 " KiB beyond free and cache",
+	      f.b.deflated * 4, f.need_kib);
+}
+
+/*
+ * Two guest sizes x two cache states x with and without autoballoond, in four
+ * runs (each pair of factors meets in all four combinations). Cold: 400 MiB
+ * read once after drop_caches, the cache is all on the inactive list; these
+ * touch at 30 MiB/s, slow enough that kswapd keeps pace and no allocation
+ * enters direct reclaim (the runs of issue 16). Hot: a smaller region read
+ * twice, on the active list; full speed.
+ */
+static const struct tight_case tight_512_cold = {
+	.guest_mib = 512, .loose_mib = 320, .tight_mib = 160,
+	.read_mib = 400, .passes = 1, .burst_mib = 300, .rate_mibps = 30,
+};
+static const struct tight_case tight_512_hot_daemon = {
+	.guest_mib = 512, .loose_mib = 320, .tight_mib = 160,
+	.read_mib = 200, .passes = 2, .burst_mib = 300, .daemon = true,
+};
+static const struct tight_case tight_384_hot = {
+	.guest_mib = 384, .loose_mib = 256, .tight_mib = 128,
+	.read_mib = 160, .passes = 2, .burst_mib = 240,
+};
+static const struct tight_case tight_384_cold_daemon = {
+	.guest_mib = 384, .loose_mib = 256, .tight_mib = 128,
+	.read_mib = 400, .passes = 1, .burst_mib = 240, .rate_mibps = 30,
+	.daemon = true,
+};
+
+static void test_tight_case(struct tcase *t)
+{
+	test_tight(t, t->tight);
+}
+
 int main(int argc, char **argv)
 {
 	struct tcase cases[] = {
@@ -530,9 +798,17 @@ int main(int argc, char **argv)
 		{ .name = "module-cache" },
 		{ .name = "module-cache-burst" },
 		{ .name = "module-modes" },
+		{ .name = "module-tight-512-cold", .tight = &tight_512_cold },
+		{ .name = "module-tight-512-hot-daemon",
+		  .tight = &tight_512_hot_daemon },
+		{ .name = "module-tight-384-hot", .tight = &tight_384_hot },
+		{ .name = "module-tight-384-cold-daemon",
+		  .tight = &tight_384_cold_daemon },
 	};
 	void (*fns[])(struct tcase *) = { test_basic, test_burst, test_cache,
-					  test_cache_burst, test_modes };
+					  test_cache_burst, test_modes,
+					  test_tight_case, test_tight_case,
+					  test_tight_case, test_tight_case };
 	char why[256];
 	int r, passed = 0, failed = 0;
 

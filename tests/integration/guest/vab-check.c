@@ -4,6 +4,8 @@
  *   vab-check burst [mib=300] [hold=3] [cache=0]
  *   vab-check cache [read=400] [stream=20]
  *   vab-check modes [floor=600]     mode off, then auto with auto_floor_mb
+ *   vab-check tight [mib=300] [read=400] [passes=1] [rate=0] [hold=3]
+ *                                   page cache full, balloon squeezed, burst
  *
  * The host changes the balloon over QMP; this program sees it as the balloon
  * size in /proc/vmstat (balloon_inflate - balloon_deflate, kept by the kernel's
@@ -101,6 +103,28 @@ static int64_t mod_counter(const char *name)
 	return v;
 }
 
+/* " m_last=..." from auto_last, spaces made commas (one AB value). */
+static size_t mod_last(char *buf, size_t size)
+{
+	char path[512], line[256];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/auto_last", sysfs_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	for (char *c = line; *c; c++)
+		if (*c == ' ')
+			*c = ',';
+	n = (size_t)snprintf(buf, size, " m_last=%s", line);
+	return n < size ? n : size - 1;
+}
+
 /* " key=value ..." for every numeric module counter (empty without one). */
 static const char *mod_counters(void)
 {
@@ -109,10 +133,13 @@ static const char *mod_counters(void)
 		"inflated_pages", "deflated_host_pages", "deflated_auto_pages",
 		"deflated_oom_pages", "migrated_pages", "auto_steps",
 		"auto_steps_swap", "auto_steps_priority", "auto_steps_cache",
+		"auto_probes", "auto_none_free", "auto_none_cache",
+		"auto_none_rate", "auto_none_busy", "auto_none_floor",
+		"auto_swap_pages", "auto_swap_inflate_pages",
 		"auto_latency_last_us", "auto_latency_max_us",
 		"auto_free_last_us",
 	};
-	static char buf[1024];
+	static char buf[2048];
 	size_t len = 0;
 
 	buf[0] = '\0';
@@ -122,6 +149,7 @@ static const char *mod_counters(void)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len,
 					" m_%s=%" PRId64, names[i],
 					mod_counter(names[i]));
+	len += mod_last(buf + len, sizeof(buf) - len);
 	return buf;
 }
 
@@ -329,6 +357,108 @@ static int cache(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The guest's figures before a burst: what it could give the burst without
+ * the balloon is its free memory plus the file LRU (page cache reclaimable
+ * without swap). need_kib is the rest.
+ */
+static void emit_room(const char *step, uint64_t burst_bytes)
+{
+	int64_t free_kib = meminfo_kib("MemFree");
+	int64_t afile = meminfo_kib("Active(file)");
+	int64_t ifile = meminfo_kib("Inactive(file)");
+	int64_t room = free_kib + afile + ifile;
+	int64_t need = (int64_t)(burst_bytes / 1024) - room;
+
+	ab_emit("vab", "name=%s balloon_pages=%" PRId64 " free_kib=%" PRId64
+		" active_file_kib=%" PRId64 " inactive_file_kib=%" PRId64
+		" anon_kib=%" PRId64 " need_kib=%" PRId64 " swap_out=%" PRId64
+		"%s", step, balloon_pages(), free_kib, afile, ifile,
+		meminfo_kib("Active(anon)") + meminfo_kib("Inactive(anon)"),
+		need > 0 ? need : 0, vmstat("pswpout"), mod_counters());
+}
+
+/* Touch like ab_anon_touch(), at most `rate` MiB/s when rate > 0. */
+static void touch_paced(char *p, uint64_t bytes, uint64_t rate,
+			struct ab_touch_stats *ts)
+{
+	uint64_t t0 = ab_now_ms(), off, due, now;
+	struct ab_touch_stats c;
+
+	if (!rate) {
+		ab_anon_touch(p, bytes, 11, ts);
+		return;
+	}
+	ts->max_chunk_ms = 0;
+	for (off = 0; off < bytes; off += AB_MIB) {
+		ab_anon_touch(p + off, AB_MIB, 11 + off, &c);
+		if (c.max_chunk_ms > ts->max_chunk_ms)
+			ts->max_chunk_ms = c.max_chunk_ms;
+		due = t0 + (off + AB_MIB) / AB_MIB * 1000u / rate;
+		now = ab_now_ms();
+		if (due > now)
+			ab_sleep_ms(due - now);
+	}
+	ts->ms = ab_now_ms() - t0;
+}
+
+/*
+ * A small guest whose page cache is full meets a burst larger than its free
+ * memory and cache together (issue 16). The host sets a loose target first;
+ * the guest reads `read` MiB, drops its caches and reads `passes` times more
+ * (twice or more: the pages are on the active list); the host squeezes the
+ * balloon; once it settled the guest touches `mib` MiB at once.
+ */
+static int tight(int argc, char **argv)
+{
+	uint64_t bytes = (uint64_t)opt(argc, argv, "mib", 300) * AB_MIB;
+	uint64_t read_bytes = (uint64_t)opt(argc, argv, "read", 400) * AB_MIB;
+	int64_t passes = opt(argc, argv, "passes", 1);
+	uint64_t rate = (uint64_t)opt(argc, argv, "rate", 0);
+	uint64_t hold_ms = (uint64_t)opt(argc, argv, "hold", 3) * 1000u;
+	struct ab_touch_stats ts;
+	struct ab_disk d;
+	int64_t b0, b1, swo, swi, oom, defl, auto0;
+
+	ab_disk_open(NAME, &d);
+	ready();
+	b0 = wait_settled(0);
+	ab_disk_read(NAME, &d, 0, read_bytes, 0);
+	sync();
+	write_file("/proc/sys/vm/drop_caches", "3");
+	for (int64_t i = 0; i < passes; i++)
+		ab_disk_read(NAME, &d, 0, read_bytes, 0);
+	ab_emit("vab", "name=cached loose_pages=%" PRId64 " balloon_pages=%"
+		PRId64 " mib=%" PRIu64 " passes=%" PRId64 "%s", b0,
+		balloon_pages(), read_bytes / AB_MIB, passes, mod_counters());
+
+	b1 = wait_settled(balloon_pages());
+	ab_sleep_ms(1000);
+	emit_room("tight", bytes);
+
+	swo = vmstat("pswpout");
+	swi = vmstat("pswpin");
+	oom = vmstat("oom_kill");
+	defl = vmstat("balloon_deflate");
+	auto0 = mod_counter("deflated_auto_pages");
+	void *p = ab_anon_alloc(NAME, bytes);
+	touch_paced(p, bytes, rate, &ts);
+	ab_emit("vab", "name=burst mib=%" PRIu64 " touch_ms=%" PRIu64
+		" max_chunk_ms=%" PRIu64 " squeezed_pages=%" PRId64
+		" swap_out=%" PRId64 " swap_in=%" PRId64 " oom_kill=%" PRId64
+		" deflated=%" PRId64 " deflated_auto=%" PRId64
+		" balloon_pages=%" PRId64 "%s", bytes / AB_MIB, ts.ms,
+		ts.max_chunk_ms, b1, vmstat("pswpout") - swo,
+		vmstat("pswpin") - swi, vmstat("oom_kill") - oom,
+		vmstat("balloon_deflate") - defl,
+		mod_counter("deflated_auto_pages") - auto0, balloon_pages(),
+		mod_counters());
+	ab_sleep_ms(hold_ms);
+	ab_anon_free(p, bytes);
+	ab_emit("vab", "name=done balloon_pages=%" PRId64, balloon_pages());
+	return 0;
+}
+
 /* Touch `mib` MiB, free it; print how the balloon moved. */
 static void modes_burst(const char *step, uint64_t mib)
 {
@@ -377,5 +507,8 @@ int main(int argc, char **argv)
 		return cache(argc, argv);
 	if (!strcmp(what, "modes"))
 		return modes(argc, argv);
-	ab_die(NAME, "usage: vab-check basic|burst|cache|modes [key=value ...]");
+	if (!strcmp(what, "tight"))
+		return tight(argc, argv);
+	ab_die(NAME, "usage: vab-check basic|burst|cache|modes|tight "
+	       "[key=value ...]");
 }
