@@ -187,6 +187,7 @@ void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms)
 	vm->refault_since_ms = 0;
 	vm->refault_last_ms = 0;
 	vm->refault_used_ms = 0;
+	vm->inflated_ms = 0;
 	vm->no_help_until_ms = 0;
 	policy_commit(vm, actual_bytes, now_ms);
 	vm->deflating_to_bytes = 0;
@@ -266,6 +267,7 @@ static void bookkeeping(const struct policy_params *p, uint64_t now,
 
 #define REFAULT_GAP_MS	5000	/* refaults closer than this: one episode */
 #define REFAULT_HELP_MS	15000	/* an episode this long: memory does not help */
+#define REFAULT_SETTLE_MS 2000	/* refaults this soon after inflating are its own */
 
 /* What the host does not reclaim below: min, or the keep while it holds. */
 static uint64_t reclaim_floor(const struct policy_vm *v, uint64_t now)
@@ -293,9 +295,17 @@ static bool refault_check(const struct policy_params *p, uint64_t now, struct po
 	/* the target says it: actual lags behind an inflation for a while */
 	if (v->squeezed_from && v->target_bytes + TOL_BYTES >= v->squeezed_from)
 		v->squeezed_from = 0;
+	if (v->actual_bytes > v->target_bytes + TOL_BYTES)
+		v->inflated_ms = now;
 	if (!v->active || !v->refault_valid || v->refault_ms == v->refault_used_ms)
 		return false;	/* rounds come faster than samples: each acts once */
 	v->refault_used_ms = v->refault_ms;
+	/*
+	 * Inflating, the guest reclaims: it touches memory the host may have
+	 * swapped out, and those swap-ins are the inflation's, not a loss.
+	 */
+	if (v->inflated_ms && now < v->inflated_ms + REFAULT_SETTLE_MS)
+		return false;
 	/* neither squeezed nor kept: it reads new data, not lost data */
 	if (v->refault_pps < p->refault_pps_threshold || now < v->no_help_until_ms ||
 	    (!v->squeezed_from && now >= v->keep_until_ms))

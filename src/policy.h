@@ -143,6 +143,7 @@ struct policy_vm {
 	uint64_t refault_since_ms;	/* the present refault episode began */
 	uint64_t refault_last_ms;	/* last sample that showed refaults */
 	uint64_t refault_used_ms;	/* the sample last acted on */
+	uint64_t inflated_ms;		/* last seen inflating (actual above target) */
 	uint64_t no_help_until_ms;	/* memory did not stop its refaults */
 
 	/* outputs of the last round */

@@ -1455,6 +1455,34 @@ static void test_refaults_memory_does_not_stop_are_ignored(void **state)
 	assert_true(v[0].no_help_until_ms > h.now_ms);
 }
 
+/* Host swap-ins while the balloon inflates are the inflation's own. */
+static void test_refaults_while_inflating_are_the_inflations(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 300);
+	struct policy_vm v[1] = { vm(800, 300) };
+
+	v[0].squeezed_from = M(1024);
+	v[0].target_bytes = M(600);	/* inflating: actual 800 on its way to 600 */
+	v[0].target_set_ms = h.now_ms;
+	v[0].refault_valid = true;
+	refaults(&v[0], 5000, h.now_ms);
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	/* arrived; a second later a sample still covers the inflation */
+	v[0].actual_bytes = M(600);
+	h.now_ms += 1000;
+	refaults(&v[0], 5000, h.now_ms);
+	policy_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	/* settled: refaults now are the squeeze's price */
+	h.now_ms += 1500;
+	refaults(&v[0], 5000, h.now_ms);
+	policy_round(&p, &h, v, 1);
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_REFAULT);
+}
+
 /*
  * A stream: given its squeeze back in full, it goes on refaulting at the
  * size it kept. Memory did not help: 15 s on, it is a donor again.
@@ -1764,6 +1792,7 @@ int main(void)
 		cmocka_unit_test(test_keep_lasts_keep_ms),
 		cmocka_unit_test(test_squeeze_given_back_on_refaults),
 		cmocka_unit_test(test_refaults_memory_does_not_stop_are_ignored),
+		cmocka_unit_test(test_refaults_while_inflating_are_the_inflations),
 		cmocka_unit_test(test_stream_given_back_in_full_is_not_kept),
 		cmocka_unit_test(test_grant_does_not_spend_own_inflation),
 		cmocka_unit_test(test_host_short_by_others_converges),
