@@ -183,12 +183,36 @@ void hx_storage_dev(const struct hx_storage *s, unsigned *ret_maj, unsigned *ret
 	*ret_min = s->min;
 }
 
+/*
+ * The root group's limits on the device (hx_slice_set_io_limits on v1) would
+ * outlive it: the loop device stays, only detached, and its next user would
+ * be throttled. 0 removes a limit.
+ */
+static void clear_root_limits(const struct hx_storage *s)
+{
+	static const char *const files[4] = {
+		"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+		"blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device",
+	};
+	struct hx_cgroup_info cg;
+	char path[PATH_MAX + 64], val[64];
+
+	if (hx_cgroup_detect(NULL, &cg) < 0 || !cg.blkio_root[0])
+		return;
+	snprintf(val, sizeof(val), "%u:%u 0", s->maj, s->min);
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", cg.blkio_root, files[i]);
+		hxu_write_text(path, val);
+	}
+}
+
 int hx_storage_destroy(struct hx_storage *s)
 {
 	int r = 0;
 
 	if (!s)
 		return 0;
+	clear_root_limits(s);
 	if (umount2(s->mnt, 0) < 0 && umount2(s->mnt, MNT_DETACH) < 0)
 		r = -errno;
 	else
