@@ -59,8 +59,9 @@ enum vab_reason {
 
 /* Why a reclaim probe took no step (sysfs auto_none_*). */
 enum vab_none {
-	VAB_NONE_FREE,		/* free memory at or above the high watermarks */
-	VAB_NONE_CACHE,		/* no signal: cheap page cache is left */
+	VAB_NONE_FREE,		/* not short: free at the high watermarks, and
+				 * no swap-out in reclaim in the last 5 s */
+	VAB_NONE_CACHE,		/* no signal: page cache is left */
 	VAB_NONE_RATE,		/* a signal, within auto_interval_ms of a step */
 	VAB_NONE_BUSY,		/* a signal, but the device lock was busy */
 	VAB_NONE_FLOOR,		/* a signal, but the balloon is at the floor */

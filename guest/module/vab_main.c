@@ -200,7 +200,7 @@ static unsigned int vab_inflate(struct vab *vb, unsigned int want)
 		balloon_page_push(&pages, page);
 	}
 	WRITE_ONCE(vb->inflater, NULL);
-	/* Swap-outs kswapd does for this batch are the inflation's. */
+	/* Swap-outs reclaim does for this batch are the inflation's. */
 	WRITE_ONCE(vb->inflate_ns, ktime_get_ns());
 
 	mutex_lock(&vb->lock);
