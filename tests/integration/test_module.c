@@ -736,9 +736,12 @@ static void test_tight(struct tcase *t, const struct tight_case *c)
 
 	printf("  %u MiB guest, %u MiB swap disk, balloon leaving %u MiB while "
 	       "%u MiB are read (%u pass%s after drop_caches), then %u MiB%s; "
-	       "%u MiB burst:\n", c->guest_mib, TIGHT_SWAP_MIB, c->loose_mib,
+	       "%u MiB burst", c->guest_mib, TIGHT_SWAP_MIB, c->loose_mib,
 	       c->read_mib, c->passes, c->passes > 1 ? "es" : "", c->tight_mib,
 	       c->daemon ? " (autoballoond)" : "", c->burst_mib);
+	if (c->rate_mibps)
+		printf(" at %u MiB/s", c->rate_mibps);
+	printf(":\n");
 	fflush(stdout);
 	run_tight(t, t->name, drv, c, &f);
 	if (!f.b.ok)
