@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -14,6 +15,9 @@
 #include "loop.h"
 #include "manager.h"
 #include "policy.h"
+#include "util.h"
+#include "vm.h"
+#include "hostwatch.h"
 
 struct metrics {
 	struct MHD_Daemon *mhd;
@@ -23,6 +27,8 @@ struct metrics {
 };
 
 /* ------------------------------------------------------------- rendering */
+
+#define VM_NAME_LABEL 160	/* a VM name (< 64), escaped */
 
 struct out {
 	char *buf;
@@ -70,16 +76,23 @@ static void outf(struct out *o, const char *fmt, ...)
 }
 
 /* Label values: escape backslash, quote and newline. */
-static void out_label(struct out *o, const char *s)
+void metrics_escape_label(const char *s, char *buf, size_t len)
 {
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			outf(o, "\\%c", *s);
-		else if (*s == '\n')
-			outf(o, "\\n");
-		else
-			outf(o, "%c", *s);
+	size_t o = 0;
+
+	for (; *s && o + 3 < len; s++) {
+		if (*s == '\\' || *s == '"') {
+			buf[o++] = '\\';
+			buf[o++] = *s;
+		} else if (*s == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = 'n';
+		} else {
+			buf[o++] = *s;
+		}
 	}
+	if (len)
+		buf[o] = '\0';
 }
 
 static void header(struct out *o, const char *name, const char *type, const char *help)
@@ -87,117 +100,118 @@ static void header(struct out *o, const char *name, const char *type, const char
 	outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void host_metric(struct out *o, const json_t *host, const char *key,
-			const char *name, const char *help)
+static void gauge(struct out *o, const char *name, double v, const char *help)
 {
-	const json_t *v = json_object_get(host, key);
-
-	if (!json_is_number(v) && !json_is_boolean(v))
-		return;
 	header(o, name, "gauge", help);
-	outf(o, "%s %.17g\n", name, json_is_boolean(v) ? (json_is_true(v) ? 1.0 : 0.0)
-						       : json_number_value(v));
+	outf(o, "%s %.17g\n", name, v);
 }
 
-static void counter(struct out *o, const json_t *counters, const char *key,
-		    const char *name, const char *help)
+static void counter(struct out *o, const char *name, uint64_t v, const char *help)
 {
-	const json_t *v = json_object_get(counters, key);
-
-	if (!json_is_number(v))
-		return;
 	header(o, name, "counter", help);
-	outf(o, "%s %.17g\n", name, json_number_value(v));
+	outf(o, "%s %" PRIu64 "\n", name, v);
 }
 
 static const struct {
-	const char *key, *name, *type, *help;
+	enum vm_num n;
+	const char *name, *type, *help;
 } vm_metrics[] = {
-	{ "target_bytes", "autoballoon_vm_target_bytes", "gauge",
+	{ VN_TARGET, "autoballoon_vm_target_bytes", "gauge",
 	  "Balloon target: guest memory size the daemon asked for" },
-	{ "actual_bytes", "autoballoon_vm_actual_bytes", "gauge",
+	{ VN_ACTUAL, "autoballoon_vm_actual_bytes", "gauge",
 	  "Guest memory size now (boot memory minus balloon)" },
-	{ "max_bytes", "autoballoon_vm_max_bytes", "gauge", "Upper bound (boot memory)" },
-	{ "min_bytes", "autoballoon_vm_min_bytes", "gauge", "Lower bound" },
-	{ "available_bytes", "autoballoon_vm_available_bytes", "gauge",
+	{ VN_MAX, "autoballoon_vm_max_bytes", "gauge", "Upper bound (boot memory)" },
+	{ VN_MIN, "autoballoon_vm_min_bytes", "gauge", "Lower bound" },
+	{ VN_AVAIL, "autoballoon_vm_available_bytes", "gauge",
 	  "Guest-reported available memory" },
-	{ "cache_bytes", "autoballoon_vm_cache_bytes", "gauge",
+	{ VN_CACHE, "autoballoon_vm_cache_bytes", "gauge",
 	  "Guest-reported page cache" },
-	{ "resident_bytes", "autoballoon_vm_resident_bytes", "gauge",
+	{ VN_RESIDENT, "autoballoon_vm_resident_bytes", "gauge",
 	  "Host memory backing the guest's RAM (its QEMU's resident guest RAM)" },
-	{ "swapped_bytes", "autoballoon_vm_swapped_bytes", "gauge",
+	{ VN_SWAPPED, "autoballoon_vm_swapped_bytes", "gauge",
 	  "Guest RAM in the host's swap" },
-	{ "swapin_pps", "autoballoon_vm_swapin_pages_per_second", "gauge",
+	{ VN_SWAPIN_PPS, "autoballoon_vm_swapin_pages_per_second", "gauge",
 	  "Guest swap-in rate" },
-	{ "swapout_pps", "autoballoon_vm_swapout_pages_per_second", "gauge",
+	{ VN_SWAPOUT_PPS, "autoballoon_vm_swapout_pages_per_second", "gauge",
 	  "Guest swap-out rate" },
-	{ "majflt_ps", "autoballoon_vm_major_faults_per_second", "gauge",
+	{ VN_MAJFLT_PS, "autoballoon_vm_major_faults_per_second", "gauge",
 	  "Guest major fault rate" },
-	{ "targets_sent", "autoballoon_vm_targets_sent_total", "counter",
+	{ VN_REFAULT_PPS, "autoballoon_vm_refault_pages_per_second", "gauge",
+	  "Refault rate measured by the host: guest disk reads plus host swap-ins" },
+	{ VN_TARGETS_SENT, "autoballoon_vm_targets_sent_total", "counter",
 	  "Balloon targets sent" },
-	{ "guest_deflations", "autoballoon_vm_guest_deflations_total", "counter",
+	{ VN_GUEST_DEFLATIONS, "autoballoon_vm_guest_deflations_total", "counter",
 	  "Times the guest took memory back by itself" },
-	{ "qmp_failures", "autoballoon_vm_qmp_failures_total", "counter",
+	{ VN_QMP_FAILURES, "autoballoon_vm_qmp_failures_total", "counter",
 	  "QMP commands that failed or timed out" },
 };
 
-char *metrics_render(const json_t *dump)
+static const char *const vm_states[] = { "connecting", "ok", "guest-deflated",
+	"uncooperative", "no-balloon", "gone" };
+
+char *metrics_render(const struct manager *m)
 {
-	const json_t *host = json_object_get(dump, "host");
-	const json_t *counters = json_object_get(dump, "counters");
-	const json_t *vms = json_object_get(dump, "vms");
-	static const char *const states[] = { "connecting", "ok", "guest-deflated",
-		"uncooperative", "no-balloon", "gone" };
+	const struct daemon_config *cfg = manager_config(m);
+	const struct host_watch *hw = manager_host(m);
+	const struct policy_host *ph = manager_last_round(m);
+	const struct manager_counters *c = manager_counters(m);
+	size_t n = manager_vm_count(m);
+	uint64_t now = now_ms();
 	struct out o = { 0 };
-	size_t i;
-	json_t *vm;
+	char label[VM_NAME_LABEL];
 
-	for (size_t k = 0; k < sizeof(vm_metrics) / sizeof(vm_metrics[0]); k++) {
+	for (size_t k = 0; k < ARRAY_SIZE(vm_metrics); k++) {
 		header(&o, vm_metrics[k].name, vm_metrics[k].type, vm_metrics[k].help);
-		json_array_foreach(vms, i, vm) {
-			const json_t *v = json_object_get(vm, vm_metrics[k].key);
+		for (size_t i = 0; i < n; i++) {
+			const struct vm *v = manager_vm(m, i);
+			struct vm_value x = vm_value(v, vm_metrics[k].n, cfg->stats_stale_ms, now);
 
-			if (!json_is_number(v))
+			if (!x.known)
 				continue;
-			outf(&o, "%s{vm=\"", vm_metrics[k].name);
-			out_label(&o, json_string_value(json_object_get(vm, "name")));
-			outf(&o, "\"} %.17g\n", json_number_value(v));
+			metrics_escape_label(v->cfg.name, label, sizeof(label));
+			if (x.real)
+				outf(&o, "%s{vm=\"%s\"} %.17g\n", vm_metrics[k].name, label, x.d);
+			else
+				outf(&o, "%s{vm=\"%s\"} %" PRIu64 "\n", vm_metrics[k].name, label,
+				     x.u);
 		}
 	}
 	header(&o, "autoballoon_vm_state", "gauge", "1 for the VM's current state");
-	json_array_foreach(vms, i, vm) {
-		const char *st = json_string_value(json_object_get(vm, "state"));
+	for (size_t i = 0; i < n; i++) {
+		const struct vm *v = manager_vm(m, i);
+		const char *st = vm_state_label(v);
 
-		for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
-			outf(&o, "autoballoon_vm_state{vm=\"");
-			out_label(&o, json_string_value(json_object_get(vm, "name")));
-			outf(&o, "\",state=\"%s\"} %d\n", states[s],
-			     st && strcmp(st, states[s]) == 0);
-		}
+		metrics_escape_label(v->cfg.name, label, sizeof(label));
+		for (size_t s = 0; s < ARRAY_SIZE(vm_states); s++)
+			outf(&o, "autoballoon_vm_state{vm=\"%s\",state=\"%s\"} %d\n", label,
+			     vm_states[s], strcmp(st, vm_states[s]) == 0);
 	}
-	host_metric(&o, host, "total_bytes", "autoballoon_host_limit_bytes",
-		    "Host (or slice) memory limit");
-	host_metric(&o, host, "used_bytes", "autoballoon_host_used_bytes",
-		    "Host (or slice) memory in use");
-	host_metric(&o, host, "available_bytes", "autoballoon_host_available_bytes",
-		    "Host (or slice) memory available without swapping");
-	host_metric(&o, host, "swap_used_bytes", "autoballoon_host_swap_used_bytes",
-		    "Memory of the host (or slice) in swap");
-	host_metric(&o, host, "overhead_bytes", "autoballoon_host_overhead_bytes",
-		    "Host (or slice) memory in use besides the guests' RAM (auto policy)");
-	host_metric(&o, host, "pressured", "autoballoon_host_pressured",
-		    "1 while the host is under memory pressure (with hysteresis)");
-	host_metric(&o, host, "psi_some_avg10", "autoballoon_host_psi_some_avg10",
-		    "Memory PSI some avg10 (percent)");
-	counter(&o, counters, "rounds", "autoballoon_policy_rounds_total", "Policy rounds run");
-	counter(&o, counters, "pressure_events", "autoballoon_pressure_events_total",
+	if (hw->ok) {
+		gauge(&o, "autoballoon_host_limit_bytes", (double)hw->hm.total_bytes,
+		      "Host (or slice) memory limit");
+		gauge(&o, "autoballoon_host_used_bytes", (double)hw->hm.used_bytes,
+		      "Host (or slice) memory in use");
+		gauge(&o, "autoballoon_host_available_bytes", (double)hw->hm.avail_bytes,
+		      "Host (or slice) memory available without swapping");
+		gauge(&o, "autoballoon_host_swap_used_bytes", (double)hw->hm.swap_used_bytes,
+		      "Memory of the host (or slice) in swap");
+	}
+	if (cfg->policy == POLICY_AUTO && ph->overhead_ms)
+		gauge(&o, "autoballoon_host_overhead_bytes", (double)ph->overhead_bytes,
+		      "Host (or slice) memory in use besides the guests' RAM (auto policy)");
+	gauge(&o, "autoballoon_host_pressured", ph->pressured,
+	      "1 while the host is under memory pressure (with hysteresis)");
+	if (hw->psi_ok)
+		gauge(&o, "autoballoon_host_psi_some_avg10", hw->psi.some_avg10,
+		      "Memory PSI some avg10 (percent)");
+	counter(&o, "autoballoon_policy_rounds_total", c->rounds, "Policy rounds run");
+	counter(&o, "autoballoon_pressure_events_total", hw->pressure_events,
 		"Host pressure notifications");
-	counter(&o, counters, "qmp_errors", "autoballoon_qmp_errors_total",
+	counter(&o, "autoballoon_qmp_errors_total", c->qmp_errors,
 		"QMP commands that failed or timed out, all VMs");
-	counter(&o, counters, "targets_sent", "autoballoon_targets_sent_total",
+	counter(&o, "autoballoon_targets_sent_total", c->targets_sent,
 		"Balloon targets sent, all VMs");
-	header(&o, "autoballoon_paused", "gauge", "1 while balloon changes are paused");
-	outf(&o, "autoballoon_paused %d\n", json_is_true(json_object_get(dump, "paused")));
+	gauge(&o, "autoballoon_paused", manager_paused(m), "1 while balloon changes are paused");
 	if (o.oom) {
 		free(o.buf);
 		return NULL;
@@ -216,7 +230,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	unsigned status = MHD_HTTP_OK;
-	json_t *dump;
 	char *body;
 
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
@@ -226,9 +239,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		body = strdup("autoballoond: metrics are at /metrics\n");
 		status = MHD_HTTP_NOT_FOUND;
 	} else {
-		dump = manager_dump(mt->mgr, false);
-		body = metrics_render(dump);
-		json_decref(dump);
+		body = metrics_render(mt->mgr);
 	}
 	if (!body)
 		return MHD_NO;

@@ -3,12 +3,42 @@
  * policy.h - the balloon policies: pure functions from a snapshot of the
  * host and the VMs to new balloon targets.
  *
- * No syscalls, no logging, no clock reads: time is policy_host.now_ms. The
- * per-VM fields under "policy memory" are owned by the policy between rounds
- * (the caller keeps them and passes them back); everything else is input.
+ * No syscalls, no logging, no clock reads: time is policy_host.now_ms. Each
+ * VM's struct policy_vm lives in the daemon's VM record and is passed by
+ * pointer: the observations are written by the daemon before a round, the
+ * policy memory only by the functions declared here.
  *
  * Sizes are the guest's logical memory, as QMP's "balloon" and
  * "query-balloon" use them: max (boot RAM) minus the balloon.
+ *
+ * Glossary (the words the code and the docs use):
+ *  target    the size the daemon asked for; actual: the size the guest has.
+ *  avail     the guest's available memory (free + reclaimable page cache).
+ *  buffer    what a guest keeps available; under half of it, it is short.
+ *  excess    avail beyond the buffer, less inflation in flight: what a
+ *            guest could give without going short.
+ *  backed    guest memory the host holds in RAM (its VMM's resident guest
+ *            RAM); unbacked memory costs the host nothing until touched.
+ *  gain      what the host gets back from a guest's excess: the backed part
+ *            (a balloon over unbacked memory gains nothing).
+ *  room      unbacked memory inside a guest's size: free for the guest to
+ *            touch at any moment.
+ *  promise   the sum of the guests' room: what the host must be able to back
+ *            at once if they all touched it.
+ *  overhead  what the host uses besides the guests' RAM (VMMs, other
+ *            processes), smoothed.
+ *  pool      the host's memory above its low mark, less overhead: what the
+ *            guests may have between them.
+ *  share     a guest's part of the pool by weight; a guest beyond its share
+ *            gets only what the host spares above its high mark.
+ *  need      what the host wants back this round to reach its high mark;
+ *            unmet: the part no guest had excess for.
+ *  squeeze   memory the host took from a guest (squeezed_from: its size
+ *            before); refaults: what it reads back (disk reads + host
+ *            swap-ins of its RAM), measured by the host.
+ *  keep      a size a refaulting guest keeps for keep_ms: no reclaim below.
+ *  grant     memory given to a short guest now; give-back: memory returned
+ *            slowly once the host is relaxed.
  */
 #ifndef AB_POLICY_H
 #define AB_POLICY_H
@@ -25,13 +55,11 @@ enum policy_kind {
 	POLICY_OBSERVE,		/* watch and report, never act */
 };
 
+/* How the policy treats a VM (its link to the VMM is the session's: session.h). */
 enum vm_state {
-	VM_CONNECTING,		/* no QMP session (yet) */
 	VM_OK,
 	VM_GUEST_DEFLATED,	/* the guest took memory back: cool-down */
 	VM_UNCOOPERATIVE,	/* actual does not follow target: left alone */
-	VM_NO_BALLOON,		/* QEMU has no active balloon device */
-	VM_GONE,		/* QMP socket vanished */
 };
 
 enum policy_reason {
@@ -127,6 +155,7 @@ struct policy_vm {
 	 */
 	bool refault_valid;
 	double refault_pps;
+	double refault_swapin_pps;	/* the part that is host swap-ins */
 	uint64_t refault_ms;	/* when it was measured: one sample, one grant */
 
 	/* policy memory (kept by the caller between rounds) */
@@ -218,20 +247,26 @@ uint64_t policy_projected_avail(const struct policy_params *p, uint64_t avail_by
 
 /* Run one round: sets set_target/new_target_bytes/reason on each VM. */
 void policy_round(const struct policy_params *p, struct policy_host *h,
-		  struct policy_vm *vms, size_t n);
+		  struct policy_vm *const *vms, size_t n);
 
 /*
  * A target was sent and acknowledged: record it in the VM's policy memory.
  * (Split from policy_round so a failed QMP command leaves the memory as is.)
  */
-void policy_commit(struct policy_vm *vm, uint64_t target_bytes, uint64_t now_ms);
+void policy_commit(struct policy_vm *vm, uint64_t target_bytes, uint64_t actual_bytes,
+		   uint64_t now_ms);
 
 /* A VM (re)appeared: adopt its current balloon as the target. */
 void policy_adopt(struct policy_vm *vm, uint64_t actual_bytes, uint64_t now_ms);
 
-/* The reference policies (policy_ref.c), called by policy_round. */
-void policy_ref_round(const struct policy_params *p, struct policy_host *h,
-		      struct policy_vm *vms, size_t n);
+/*
+ * The thresholds, for the daemon to call a round early: a guest short of
+ * memory (step 2 would grant: under half its buffer, or refaulting faster
+ * than the threshold), the host short (avail, projected, under low).
+ */
+bool policy_guest_short(const struct policy_params *p, const struct policy_vm *v);
+bool policy_host_short(const struct policy_params *p, uint64_t avail_bytes,
+		       uint64_t fall_bps, uint64_t falling_ms);
 
 const char *policy_kind_name(enum policy_kind k);
 int policy_kind_parse(const char *s, enum policy_kind *ret);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "policy.h"
+#include "policy_int.h"
 #include "util.h"
 
 #define PVE_MAX_CHANGE (100 * MIB)
@@ -48,13 +49,13 @@ static bool pve_idle(const struct policy_vm *v)
 }
 
 /* One pass of sharing amount among VMs matching pick; returns what is left. */
-static uint64_t pve_share(struct policy_vm *vms, size_t n, uint64_t amount,
+static uint64_t pve_share(struct policy_vm *const *vms, size_t n, uint64_t amount,
 			  bool grow, bool (*pick)(const struct policy_vm *))
 {
 	uint64_t wsum = 0, left = amount;
 
 	for (size_t i = 0; i < n; i++) {
-		struct policy_vm *v = &vms[i];
+		struct policy_vm *v = vms[i];
 
 		if (!v->active || (pick && !pick(v)))
 			continue;
@@ -64,7 +65,7 @@ static uint64_t pve_share(struct policy_vm *vms, size_t n, uint64_t amount,
 	if (!wsum)
 		return amount;
 	for (size_t i = 0; i < n; i++) {
-		struct policy_vm *v = &vms[i];
+		struct policy_vm *v = vms[i];
 		uint64_t cur = v->set_target ? v->new_target_bytes : v->target_bytes;
 		uint64_t room, d;
 
@@ -82,7 +83,7 @@ static uint64_t pve_share(struct policy_vm *vms, size_t n, uint64_t amount,
 	return left;
 }
 
-static void policy_proxmox(struct policy_host *h, struct policy_vm *vms, size_t n)
+static void policy_proxmox(struct policy_host *h, struct policy_vm *const *vms, size_t n)
 {
 	uint64_t goal_target = h->total_bytes / 10 * 8;
 	uint64_t used = h->total_bytes - MIN(h->avail_bytes, h->total_bytes);
@@ -105,13 +106,13 @@ static void policy_proxmox(struct policy_host *h, struct policy_vm *vms, size_t 
 	}
 }
 
-static void policy_mom(struct policy_host *h, struct policy_vm *vms, size_t n)
+static void policy_mom(struct policy_host *h, struct policy_vm *const *vms, size_t n)
 {
 	double host_free = h->total_bytes ?
 		(double)h->avail_bytes / (double)h->total_bytes : 1.0;
 
 	for (size_t i = 0; i < n; i++) {
-		struct policy_vm *v = &vms[i];
+		struct policy_vm *v = vms[i];
 		double cur = (double)v->actual_bytes, t;
 
 		if (!v->active || !v->stats_valid)
@@ -139,16 +140,16 @@ static void policy_mom(struct policy_host *h, struct policy_vm *vms, size_t n)
 }
 
 static void policy_static(const struct policy_params *p, struct policy_host *h,
-			  struct policy_vm *vms, size_t n)
+			  struct policy_vm *const *vms, size_t n)
 {
 	uint64_t pool = sat_sub(h->total_bytes, p->host_high_bytes);
 	uint64_t wsum = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (vms[i].active)
-			wsum += vms[i].weight;
+		if (vms[i]->active)
+			wsum += vms[i]->weight;
 	for (size_t i = 0; i < n && wsum; i++) {
-		struct policy_vm *v = &vms[i];
+		struct policy_vm *v = vms[i];
 		uint64_t share = (uint64_t)((double)pool * v->weight / (double)wsum);
 
 		share = round_mib(clamp_u64(share, v->min_bytes, v->max_bytes));
@@ -160,7 +161,7 @@ static void policy_static(const struct policy_params *p, struct policy_host *h,
 }
 
 void policy_ref_round(const struct policy_params *p, struct policy_host *h,
-		      struct policy_vm *vms, size_t n)
+		      struct policy_vm *const *vms, size_t n)
 {
 	if (p->interval_ms && h->last_run_ms &&
 	    h->now_ms - h->last_run_ms < p->interval_ms)

@@ -138,11 +138,11 @@ int blockstats_read_bytes(const json_t *ret, uint64_t *ret_bytes)
 }
 
 int refault_update(struct refault_state *st, uint64_t now_ms, uint64_t read_bytes,
-		   uint64_t majflt, uint64_t min_ms, double *ret_bps)
+		   uint64_t majflt, uint64_t min_ms, struct refault_rate *ret)
 {
 	double dt;
 
-	*ret_bps = 0;
+	*ret = (struct refault_rate){ 0 };
 	if (st->have_prev && now_ms < st->ms + min_ms)
 		return 0;
 	if (!st->have_prev || read_bytes < st->read_bytes || majflt < st->majflt ||
@@ -151,8 +151,8 @@ int refault_update(struct refault_state *st, uint64_t now_ms, uint64_t read_byte
 		return -EAGAIN;
 	}
 	dt = (double)(now_ms - st->ms) / 1000.0;
-	*ret_bps = ((double)(read_bytes - st->read_bytes) +
-		    (double)(majflt - st->majflt) * PAGE_BYTES) / dt;
+	ret->read_pps = (double)(read_bytes - st->read_bytes) / PAGE_BYTES / dt;
+	ret->swapin_pps = (double)(majflt - st->majflt) / dt;
 	*st = (struct refault_state){ true, now_ms, read_bytes, majflt };
 	return 1;
 }

@@ -95,14 +95,19 @@ struct refault_state {
  * when it is not a list of {"stats": {"rd_bytes": N}}. */
 int blockstats_read_bytes(const json_t *ret, uint64_t *ret_bytes);
 
+/* Refault rates over one interval, in 4 KiB pages per second. */
+struct refault_rate {
+	double read_pps;	/* the guest's disk reads */
+	double swapin_pps;	/* its QEMU's major faults: host swap-ins */
+};
+
 /*
- * Feed cumulative counters read at now_ms. Returns 1 with *ret_bps (bytes
- * per second, a major fault counted as a page) over the time since the
- * previous reading, 0 when less than min_ms passed (nothing changes),
- * -EAGAIN for the first reading or after a counter went backwards (a
- * restarted QEMU): the baseline is reset.
+ * Feed cumulative counters read at now_ms. Returns 1 with *ret over the
+ * time since the previous reading, 0 when less than min_ms passed (nothing
+ * changes), -EAGAIN for the first reading or after a counter went
+ * backwards (a restarted QEMU): the baseline is reset.
  */
 int refault_update(struct refault_state *st, uint64_t now_ms, uint64_t read_bytes,
-		   uint64_t majflt, uint64_t min_ms, double *ret_bps);
+		   uint64_t majflt, uint64_t min_ms, struct refault_rate *ret);
 
 #endif

@@ -90,9 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* rendering the state as metrics must hold up after any of it */
 	{
 		json_t *d = manager_dump(M, false);
-		char *txt = metrics_render(d);
 
-		free(txt);
+		free(metrics_render(M));
 		json_decref(d);
 	}
 	manager_pause(M, false);

@@ -48,6 +48,18 @@ static struct policy_host host(uint64_t total_mib, uint64_t avail_mib)
 	return h;
 }
 
+/* policy_round on an array: the daemon passes its VMs' own policy_vm. */
+static void run_round(const struct policy_params *p, struct policy_host *h,
+		      struct policy_vm *v, size_t n)
+{
+	struct policy_vm *pv[64];
+
+	assert_true(n <= 64);
+	for (size_t i = 0; i < n; i++)
+		pv[i] = &v[i];
+	policy_round(p, h, pv, n);
+}
+
 /* A new refault sample, measured now (each sample is acted on once). */
 static void refaults(struct policy_vm *v, double pps, uint64_t now_ms)
 {
@@ -62,7 +74,7 @@ static void test_relaxed_converged_no_action(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(800, 300) };
 
 	/* relaxed, but not yet for relax_delay: no give-back either */
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
 	assert_false(h.pressured);
@@ -74,7 +86,7 @@ static void test_reclaim_largest_excess_first(void **state)
 	struct policy_host h = host(4096, 50);	/* need = 200 - 50 = 150 */
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 250) };	/* excess 400, 150 */
 
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_true(h.pressured);
 	assert_int_equal(h.need_bytes, M(150));
 	/* water level 250: A gives 150, B (excess 150) gives nothing */
@@ -90,7 +102,7 @@ static void test_reclaim_split_when_levels_meet(void **state)
 	struct policy_host h = host(4096, 0);	/* need 200 */
 	struct policy_vm v[2] = { vm(1024, 300), vm(1024, 200) };	/* excess 200, 100 */
 
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	/* level 50: A gives 150, B gives 50 */
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 150));
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 50));
@@ -106,7 +118,7 @@ static void test_reclaim_by_weight(void **state)
 	v[0].weight = 300;	/* 1.0 per weight unit */
 	v[1].weight = 100;	/* 2.0 per weight unit: gives first */
 	h.pressured = true;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_true(v[1].set_target);
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 100));
@@ -120,7 +132,7 @@ static void test_reclaim_step_cap_and_min(void **state)
 
 	p.step_inflate_bytes = M(64);
 	p.host_high_bytes = M(1000);	/* need 1000: more than anyone has */
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 64));	/* step cap */
 	assert_int_equal(v[1].new_target_bytes, M(256));		/* floor: min */
 	assert_true(h.unmet_bytes > 0);
@@ -133,7 +145,7 @@ static void test_reclaim_skips_below_deadband(void **state)
 	struct policy_vm v[1] = { vm(1024, 500) };
 
 	h.pressured = true;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 }
 
@@ -150,7 +162,7 @@ static void test_reclaim_small_shares_pooled(void **state)
 	int n = 0;
 
 	h.pressured = true;
-	policy_round(&p, &h, v, 3);
+	run_round(&p, &h, v, 3);
 	assert_int_equal(h.need_bytes, M(12));
 	assert_int_equal(h.reclaim_bytes, M(12));
 	for (int i = 0; i < 3; i++) {
@@ -169,7 +181,7 @@ static void test_guest_pressure_wins_under_host_pressure(void **state)
 	struct policy_host h = host(4096, 20);
 	struct policy_vm v[2] = { vm(600, 30), vm(1024, 600) };
 
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	/* A: buffer 100, avail 30 -> grant 70 + 50 = 120 at once */
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
@@ -195,7 +207,7 @@ static void test_guest_pressure_from_refaults(void **state)
 	v[0].squeezed_from = M(1024);
 	v[0].refault_valid = true;
 	refaults(&v[0], 500, h.now_ms);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_true(v[0].guest_pressure);
 	assert_int_equal(v[0].reason, REASON_REFAULT);
 	assert_int_equal(v[0].new_target_bytes, M(700));	/* + buffer */
@@ -205,7 +217,7 @@ static void test_guest_pressure_from_refaults(void **state)
 	v[0].refault_valid = true;
 	refaults(&v[0], 500, h.now_ms);
 	h = host(700, 50);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].new_target_bytes, M(700));
 	h = host(4096, 2000);
 	/* never more than the squeeze */
@@ -213,7 +225,7 @@ static void test_guest_pressure_from_refaults(void **state)
 	v[0].squeezed_from = M(640);
 	v[0].refault_valid = true;
 	refaults(&v[0], 500, h.now_ms);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].new_target_bytes, M(640));
 
 	/* below the threshold, not measured, or nothing taken: nothing */
@@ -221,17 +233,17 @@ static void test_guest_pressure_from_refaults(void **state)
 	v[0].squeezed_from = M(1024);
 	v[0].refault_valid = true;
 	refaults(&v[0], 255, h.now_ms);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	v[0] = vm(600, 300);
 	v[0].squeezed_from = M(1024);
 	refaults(&v[0], 1e6, h.now_ms);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	v[0] = vm(600, 300);	/* the host took nothing: it reads new data */
 	v[0].refault_valid = true;
 	refaults(&v[0], 1e6, h.now_ms);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 }
 
@@ -241,7 +253,7 @@ static void test_guest_pressure_capped_at_max(void **state)
 	struct policy_host h = host(4096, 2000);
 	struct policy_vm v[1] = { vm(1000, 0) };
 
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].new_target_bytes, M(1024));
 }
 
@@ -254,17 +266,17 @@ static void test_cooldown_guest_is_no_donor(void **state)
 	/* A just won memory: the host does not inflate it during its cool-down */
 	h.pressured = true;
 	v[0].cooldown_until_ms = h.now_ms + 1;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_int_equal(v[1].reason, REASON_HOST_RECLAIM);
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 50));
 	/* alone, the host stays short rather than fight the guest */
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	assert_int_equal(h.unmet_bytes, M(50));
 	/* after the cool-down it gives like any other */
 	h.now_ms += 2;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 50));
 }
@@ -276,10 +288,10 @@ static void test_grant_trigger_and_floor_apart(void **state)
 	struct policy_vm v[1] = { vm(600, 60) };	/* buffer 100 */
 
 	/* under the buffer but above half of it: no grant (reclaim floor only) */
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	v[0].avail_bytes = M(49);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
 	assert_int_equal(v[0].new_target_bytes, M(600 + 150 - 49));
 	assert_int_equal(v[0].cooldown_until_ms, h.now_ms + p.cooldown_ms);
@@ -292,14 +304,14 @@ static void test_swapping_is_pressure(void **state)
 	struct policy_vm v[1] = { vm(1024, 800) };
 
 	h.swapped_bytes = M(40);	/* ...but the kernel is swapping */
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_true(h.pressured);
 	assert_int_equal(h.need_bytes, M(40));
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 40));
 	h.swapped_bytes = M(4);		/* below the deadband: noise */
 	h.pressured = false;
 	v[0] = vm(1024, 800);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(h.pressured);
 }
 
@@ -310,7 +322,7 @@ static void test_guest_deflated_is_accepted(void **state)
 	struct policy_vm v[1] = { vm(500, 400) };
 
 	v[0].actual_bytes = M(700);	/* the guest took 200 MiB back */
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_true(v[0].set_target);
 	/* accepted, plus a buffer on top: it had to take memory itself */
 	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
@@ -321,19 +333,19 @@ static void test_guest_deflated_is_accepted(void **state)
 	/* committed: during the cool-down the host does not inflate it, even
 	 * with excess (400 MiB here) and the host short (above low: the guest
 	 * is within its share) */
-	policy_commit(&v[0], M(800), h.now_ms);
+	policy_commit(&v[0], M(800), v[0].actual_bytes, h.now_ms);
 	v[0].actual_bytes = M(800);
 	v[0].avail_bytes = M(500);
 	h.avail_bytes = M(150);
 	h.pressured = true;
 	h.now_ms += 1000;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_true(h.need_bytes > 0);
 	assert_false(v[0].set_target);
 	assert_int_equal(h.unmet_bytes, h.need_bytes);
 	/* after it the guest is ok again and gives its excess */
 	h.now_ms += p.cooldown_ms;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].state, VM_OK);
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
 }
@@ -352,15 +364,15 @@ static void test_deflation_in_flight_is_not_the_guest(void **state)
 	struct policy_vm v[1] = { vm(700, 400) };
 
 	v[0].target_bytes = M(800);
-	policy_commit(&v[0], M(600), h.now_ms);
+	policy_commit(&v[0], M(600), v[0].actual_bytes, h.now_ms);
 	v[0].actual_bytes = M(790);
 	h.now_ms += 100;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].state, VM_OK);
 	assert_false(v[0].set_target && v[0].reason == REASON_GUEST_DEFLATED);
 	v[0].actual_bytes = M(850);
 	h.now_ms += 100;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].state, VM_GUEST_DEFLATED);
 	assert_true(v[0].new_target_bytes >= M(850));	/* accepted (and more) */
 }
@@ -372,7 +384,7 @@ static void test_guest_deflated_and_still_short(void **state)
 	struct policy_vm v[1] = { vm(500, 20) };
 
 	v[0].actual_bytes = M(520);	/* deflate-on-oom released a little */
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].state, VM_GUEST_DEFLATED);
 	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
 	assert_int_equal(v[0].new_target_bytes, M(520 + 130));
@@ -381,7 +393,7 @@ static void test_guest_deflated_and_still_short(void **state)
 	v[0] = vm(500, 20);
 	v[0].stats_valid = false;
 	v[0].actual_bytes = M(510);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].new_target_bytes, M(510 + 100));
 }
 
@@ -395,7 +407,7 @@ static void test_inflight_inflation_not_misread(void **state)
 	v[0].target_bytes = M(800);
 	v[0].actual_at_set = M(1024);
 	v[0].actual_bytes = M(900);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].state, VM_OK);
 	assert_int_equal(v[0].actual_at_set, M(900));	/* progress noted */
 	/* in-flight 100 MiB covers the 50 MiB need: no further inflate */
@@ -410,16 +422,16 @@ static void test_uncooperative_left_alone(void **state)
 
 	v[0].target_bytes = M(700);	/* asked, nothing happened */
 	v[0].target_set_ms = h.now_ms - p.uncoop_after_ms;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].state, VM_UNCOOPERATIVE);
 	assert_int_equal(v[0].reason, REASON_UNCOOPERATIVE);
 	assert_int_equal(v[0].new_target_bytes, M(1024));	/* stop pushing */
-	policy_commit(&v[0], M(1024), h.now_ms);
+	policy_commit(&v[0], M(1024), v[0].actual_bytes, h.now_ms);
 
 	/* host still short, guest still has excess: not pushed until retry */
 	for (int i = 0; i < 130; i++) {
 		h.now_ms += 1000;
-		policy_round(&p, &h, v, 1);
+		run_round(&p, &h, v, 1);
 		if (h.now_ms < v[0].retry_at_ms)
 			assert_false(v[0].set_target);
 	}
@@ -436,12 +448,12 @@ static void test_uncooperative_needs_a_late_enough_look(void **state)
 	v[0].target_bytes = M(700);
 	v[0].target_set_ms = h.now_ms - p.uncoop_after_ms - 5000;
 	v[0].actual_seen_ms = v[0].target_set_ms + 100;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].state, VM_OK);
 	assert_false(v[0].set_target);
 	/* seen again, still not moving: now it is */
 	v[0].actual_seen_ms = h.now_ms;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].state, VM_UNCOOPERATIVE);
 }
 
@@ -453,7 +465,7 @@ static void test_uncooperative_not_before_timeout(void **state)
 
 	v[0].target_bytes = M(700);
 	v[0].target_set_ms = h.now_ms - p.uncoop_after_ms + 1;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].state, VM_OK);
 	assert_false(v[0].set_target);
 }
@@ -464,10 +476,10 @@ static void test_giveback_after_relax_delay(void **state)
 	struct policy_host h = host(4096, 1000);
 	struct policy_vm v[2] = { vm(500, 400), vm(600, 120) };
 
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	h.now_ms += p.relax_delay_ms;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].reason, REASON_GIVEBACK);
 	assert_int_equal(v[0].new_target_bytes, M(500) + p.giveback_bytes);
 	assert_int_equal(v[1].new_target_bytes, M(600) + p.giveback_bytes);
@@ -476,7 +488,7 @@ static void test_giveback_after_relax_delay(void **state)
 	h.avail_bytes = M(200) + p.giveback_bytes;
 	v[0] = vm(500, 400);
 	v[1] = vm(600, 120);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_true(v[1].set_target);
 }
@@ -487,20 +499,20 @@ static void test_hysteresis(void **state)
 	struct policy_host h = host(4096, 150);	/* between low and high */
 	struct policy_vm v[1] = { vm(1024, 500) };
 
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(h.pressured);
 	assert_false(v[0].set_target);
 	h.pressured = true;	/* entered earlier: keep reclaiming to high */
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_true(h.pressured);
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 50));
 	h.avail_bytes = M(201);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(h.pressured);
 	/* reclaim stops short of high by less than a deadband: that is relaxed */
 	h.pressured = true;
 	h.avail_bytes = M(200) - p.deadband_bytes + MIB;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(h.pressured);
 }
 
@@ -522,14 +534,14 @@ static void test_falling_avail_is_pressure(void **state)
 	/* falling 50 MiB/s for 3 s: 150 MiB in 2 s, above low (100): nothing */
 	h.avail_fall_bps = M(50);
 	h.avail_falling_ms = 3000;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(h.pressured);
 	assert_false(v[0].set_target);
 
 	/* falling 100 MiB/s for 2 s: 50 MiB in 2 s: pressured, need = 200 - 50 */
 	h.avail_fall_bps = M(100);
 	h.avail_falling_ms = 2000;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_true(h.pressured);
 	assert_int_equal(h.need_bytes, M(150));
 	assert_true(v[0].set_target);
@@ -541,7 +553,7 @@ static void test_falling_avail_is_pressure(void **state)
 	h.avail_fall_bps = M(100);
 	h.avail_falling_ms = 2000;
 	v[0] = vm(1024, 600);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(h.pressured);
 	assert_false(v[0].set_target);
 }
@@ -559,13 +571,13 @@ static void test_short_fall_is_not_pressure(void **state)
 
 	h.avail_fall_bps = M(400);
 	h.avail_falling_ms = 300;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(h.pressured);
 	assert_false(v[0].set_target);
 
 	/* the same rate kept up for a second: 400 MiB ahead, pressured */
 	h.avail_falling_ms = 1000;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_true(h.pressured);
 	assert_true(v[0].set_target);
 }
@@ -618,7 +630,7 @@ static void test_pressure_event_counts(void **state)
 	struct policy_vm v[1] = { vm(1024, 500) };
 
 	h.pressure_event = true;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_true(h.pressured);
 	assert_true(v[0].set_target);
 }
@@ -635,10 +647,10 @@ static void test_lying_guest_gets_its_share_only(void **state)
 	v[0].max_bytes = M(2048);
 	v[0].actual_bytes = v[0].target_bytes = v[0].actual_at_set = M(1000);
 	for (int i = 0; i < 50; i++) {
-		policy_round(&p, &h, v, 2);
+		run_round(&p, &h, v, 2);
 		for (int k = 0; k < 2; k++)
 			if (v[k].set_target)
-				policy_commit(&v[k], v[k].new_target_bytes, h.now_ms);
+				policy_commit(&v[k], v[k].new_target_bytes, v[k].actual_bytes, h.now_ms);
 		v[0].actual_bytes = v[0].target_bytes;
 		v[1].actual_bytes = v[1].target_bytes;
 		h.avail_bytes = sat_sub(M(2048), v[0].actual_bytes + v[1].actual_bytes);
@@ -662,7 +674,7 @@ static void test_no_stats_donor_of_last_resort(void **state)
 	/* no stats: no grant (avail 0 means nothing), and not asked first */
 	v[0].stats_valid = false;
 	h.pressured = true;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 50));
 
@@ -670,7 +682,7 @@ static void test_no_stats_donor_of_last_resort(void **state)
 	 * small steps */
 	v[1] = vm(900, 100);
 	h.avail_bytes = 0;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
 	assert_int_equal(v[0].new_target_bytes, M(1024) - p.step_inflate_bytes / 4);
@@ -680,7 +692,7 @@ static void test_no_stats_donor_of_last_resort(void **state)
 	v[0].target_bytes = M(960);
 	v[0].actual_at_set = M(1024);
 	h.now_ms += 1000;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 }
 
@@ -694,7 +706,7 @@ static void test_liar_above_share_pushed_back(void **state)
 	v[0].max_bytes = M(2048);
 	v[1].max_bytes = M(2048);
 	h.pressured = true;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_true(h.need_bytes > 0);
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
@@ -712,7 +724,7 @@ static void test_relaxed_above_share_gets_spare_only(void **state)
 
 	v[0].max_bytes = M(2048);
 	v[1].max_bytes = M(2048);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(h.pressured);
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_GUEST_PRESSURE);
@@ -729,7 +741,7 @@ static void test_stats_expected_not_blind(void **state)
 	v[0].stats_valid = false;
 	v[0].stats_expected = true;
 	h.pressured = true;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_true(h.unmet_bytes > 0);
 }
@@ -742,7 +754,7 @@ static void test_inactive_untouched(void **state)
 
 	v[0].active = false;
 	v[0].target_bytes = M(100);	/* below min: still not touched */
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 }
 
@@ -753,7 +765,7 @@ static void test_bounds_raised_min(void **state)
 	struct policy_vm v[1] = { vm(300, 200) };
 
 	v[0].min_bytes = M(512);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].reason, REASON_BOUNDS);
 	assert_int_equal(v[0].new_target_bytes, M(512));
 }
@@ -766,7 +778,7 @@ static void test_observe_never_acts(void **state)
 
 	v[1].min_bytes = M(512);
 	v[1].actual_bytes = M(900);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
 }
@@ -777,18 +789,18 @@ static void test_proxmox_shrinks_by_shares_capped(void **state)
 	struct policy_host h = host(4096, 0);	/* used 4096, goal 80%: -820 MiB */
 	struct policy_vm v[2] = { vm(1024, 900), vm(1024, 900) };
 
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].reason, REASON_BASELINE);
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 100));	/* 100 MiB cap */
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 100));
 	/* not again before 10 s */
-	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
-	policy_commit(&v[1], v[1].new_target_bytes, h.now_ms);
+	policy_commit(&v[0], v[0].new_target_bytes, v[0].actual_bytes, h.now_ms);
+	policy_commit(&v[1], v[1].new_target_bytes, v[1].actual_bytes, h.now_ms);
 	h.now_ms += 5000;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	h.now_ms += 5000;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_true(v[0].set_target);
 }
 
@@ -798,7 +810,7 @@ static void test_proxmox_small_goal_ignored(void **state)
 	struct policy_host h = host(1000, 205);	/* used 795, goal 800: +5 MiB */
 	struct policy_vm v[1] = { vm(500, 100) };
 
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 }
 
@@ -810,7 +822,7 @@ static void test_proxmox_grows_pressured_first(void **state)
 
 	v[0].free_bytes = M(10);	/* pressured: free < 10% */
 	v[1].free_bytes = M(300);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].new_target_bytes, M(600));
 	assert_int_equal(v[1].new_target_bytes, M(600));
 }
@@ -822,13 +834,13 @@ static void test_mom_shrinks_and_grows(void **state)
 	struct policy_vm v[1] = { vm(1000, 500) };
 
 	v[0].free_bytes = M(500);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].reason, REASON_BASELINE);
 	assert_int_equal(v[0].new_target_bytes, M(950));	/* 5% step */
 
 	h = host(4096, 2000);	/* plenty: grow 5% */
 	v[0] = vm(800, 500);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].new_target_bytes, M(840));
 }
 
@@ -839,7 +851,7 @@ static void test_static_share(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 500) };
 
 	v[1].weight = 300;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].new_target_bytes, M(512));
 	assert_false(v[1].set_target);	/* share 1536 > max: stays at max */
 }
@@ -899,7 +911,7 @@ static void test_reclaim_gains_only_backed_memory(void **state)
 	struct policy_vm v[2] = { vm_backed(1024, 500, 250, 700),
 				  vm_backed(1024, 250, 125, 1100) };
 
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(h.need_bytes, M(150));
 	assert_int_equal(h.reclaim_bytes, M(150));
 	/* water level 38: A gives 38 (its target goes under the unbacked
@@ -915,14 +927,14 @@ static void test_reclaim_gains_only_backed_memory(void **state)
 	v[0].swapped_bytes = M(224);
 	v[1] = vm_backed(1024, 250, 125, 1100);
 	h = host(4096, 50);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 100 - 150));
 	assert_false(v[1].set_target);
 	/* without residency A would have been the main donor */
 	v[0] = vm(1024, 500);
 	v[1] = vm(1024, 250);
 	h = host(4096, 50);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].new_target_bytes, M(1024 - 150));
 	assert_false(v[1].set_target);
 }
@@ -941,7 +953,7 @@ static void test_reporting_guest_free_memory_is_no_excess(void **state)
 				  vm_backed(1024, 400, 100, 1000) };
 
 	v[0].free_reporting = v[1].free_reporting = true;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	/* gains: A min(600 - 324, 20) = 20, B min(300 - 24, 300) = 276 */
 	assert_false(v[0].set_target);
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 24 - 150));
@@ -952,7 +964,7 @@ static void test_reporting_guest_free_memory_is_no_excess(void **state)
 	v[1] = vm_backed(1024, 400, 100, 1000);
 	v[1].free_reporting = true;
 	h = host(4096, 50);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	/* 75 each (the water level is found to within a MiB) */
 	assert_in_range(v[0].new_target_bytes, M(1024 - 324 - 75), M(1024 - 324 - 74));
 	assert_in_range(v[1].new_target_bytes, M(1024 - 24 - 75), M(1024 - 24 - 74));
@@ -968,7 +980,7 @@ static void test_share_floor_applies_to_backed_memory(void **state)
 
 	v[0].max_bytes = v[1].max_bytes = M(2048);
 	h.pressured = true;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_true(h.need_bytes > 0);
 	assert_false(v[0].set_target && v[0].new_target_bytes < M(1500));
 
@@ -978,7 +990,7 @@ static void test_share_floor_applies_to_backed_memory(void **state)
 	v[0].max_bytes = v[1].max_bytes = M(2048);
 	h = host(2148, 0);
 	h.pressured = true;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
 	assert_true(v[0].new_target_bytes >= M(1024));
@@ -995,7 +1007,7 @@ static void test_share_is_of_what_guests_can_have(void **state)
 	struct policy_vm v[2] = { vm_backed(460, 200, 100, 440), vm_backed(300, 20, 10, 250) };
 
 	v[0].cooldown_until_ms = h.now_ms + 1000;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(h.overhead_bytes, M(280));
 	/* pool 1024 - 100 - 280 = 644: share 322 each (counting the whole
 	 * host, 462). B wins up to its share, not the 430 it asks for. */
@@ -1010,12 +1022,12 @@ static void test_share_is_of_what_guests_can_have(void **state)
 	 * size only with its next sample: the overhead rises slowly ... */
 	h.now_ms += 1000;
 	h.avail_bytes = M(0);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_in_range(h.overhead_bytes, M(280 + 13), M(280 + 14));
 	/* ... and falls at once */
 	h.now_ms += 100;
 	h.avail_bytes = M(100);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(h.overhead_bytes, M(234));
 
 	/* a guest that took memory back itself is not pushed during its
@@ -1025,12 +1037,12 @@ static void test_share_is_of_what_guests_can_have(void **state)
 	v[1] = vm_backed(300, 60, 30, 250);
 	v[0].state = VM_GUEST_DEFLATED;
 	v[0].cooldown_until_ms = h.now_ms + 1000;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_true(h.unmet_bytes > 0);
 	assert_false(v[0].set_target);
 	/* once it is over, it gives its excess like any other */
 	h.now_ms += 1000;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
 }
 
@@ -1044,7 +1056,7 @@ static void test_inflight_credit_only_for_backed_memory(void **state)
 	v[0].target_bytes = M(700);
 	v[0].actual_at_set = M(1024);
 	v[0].target_set_ms = h.now_ms;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	/* eff avail 50 + 50 = 100: need 100 (not 0, as 324 in flight would say) */
 	assert_int_equal(h.need_bytes, M(100));
 }
@@ -1073,26 +1085,26 @@ static void test_giveback_keeps_promised_room(void **state)
 	/* B has its buffer and as much beyond it as A (available 400): it lags not */
 	struct policy_host h = promised_all(&p, v, 400);
 
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
 	assert_int_equal(h.giveback_bytes, 0);
 	/* 150 of A's unbacked 250 are its data in host swap: no promise, B gets some */
 	v[0].swapped_bytes = M(150);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[1].reason, REASON_GIVEBACK);
 	/* nobody is short: A too goes back toward its max as the promises allow */
 	assert_int_equal(v[0].reason, REASON_GIVEBACK);
 	h = promised_all(&p, v, 400);
 	/* A touched its room: the spare is free to give again */
 	v[0].resident_bytes = M(500);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].reason, REASON_GIVEBACK);
 	assert_int_equal(v[1].reason, REASON_GIVEBACK);
 	/* residency unknown: nothing is known to be promised */
 	v[0] = vm(500, 400);
 	v[1] = vm(600, 120);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(h.giveback_bytes, 2 * p.giveback_bytes);
 }
 
@@ -1104,7 +1116,7 @@ static void idle_room_taken(struct policy_host *h, struct policy_vm *v)
 {
 	uint64_t took = v->target_bytes - v->new_target_bytes;
 
-	policy_commit(v, v->new_target_bytes, h->now_ms);
+	policy_commit(v, v->new_target_bytes, v->actual_bytes, h->now_ms);
 	v->actual_bytes = v->target_bytes;
 	v->avail_bytes -= took;
 	h->now_ms += 100;
@@ -1121,14 +1133,14 @@ static void test_giveback_moves_idle_room(void **state)
 	 */
 	struct policy_host h = promised_all(&p, v, 120);
 
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	/* A's balloon takes half the gap in excess (300 vs 20): 140 MiB */
 	assert_int_equal(v[0].reason, REASON_IDLE_ROOM);
 	assert_int_equal(v[0].new_target_bytes, M(360));
 	assert_false(v[1].set_target);
 	assert_int_equal(h.giveback_bytes, 0);
 	idle_room_taken(&h, &v[0]);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	/* the promise moved: B gets its step, A (a buffer of room left) nothing */
 	assert_int_equal(v[1].reason, REASON_GIVEBACK);
 	assert_int_equal(v[1].new_target_bytes, M(600) + p.giveback_bytes);
@@ -1136,16 +1148,16 @@ static void test_giveback_moves_idle_room(void **state)
 	/* a guest in its cool-down is not re-inflated */
 	h = promised_all(&p, v, 120);
 	v[0].cooldown_until_ms = h.now_ms + 1000;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
 	/* nor below its min, nor for less than the deadband */
 	v[0] = vm_backed(260, 200, 150, 100);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	/* nor a guest short itself (available 190 < 2 x 100), whatever its room */
 	v[0] = vm_backed(500, 190, 180, 250);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_false(v[1].set_target);
 
@@ -1154,12 +1166,12 @@ static void test_giveback_moves_idle_room(void **state)
 	 * it holds, and A's excess is twice B's: half the gap moves, 75 MiB.
 	 */
 	h = promised_all(&p, v, 250);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].reason, REASON_IDLE_ROOM);
 	assert_int_equal(v[0].new_target_bytes, M(425));
 	assert_false(v[1].set_target);
 	idle_room_taken(&h, &v[0]);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	/* B gets its step; A, still above B with 175 of room, nothing */
 	assert_int_equal(v[1].reason, REASON_GIVEBACK);
 	assert_false(v[0].set_target);
@@ -1167,13 +1179,13 @@ static void test_giveback_moves_idle_room(void **state)
 	h = promised_all(&p, v, 250);
 	v[1].weight = 200;
 	v[1].avail_bytes = M(300);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_int_equal(v[0].reason, REASON_IDLE_ROOM);
 	assert_int_equal(v[0].new_target_bytes, M(500) - (uint64_t)(M(200) * 2 / 3));
 	/* a lagging B holding a buffer of room itself needs none moved to it */
 	h = promised_all(&p, v, 250);
 	v[1].resident_bytes = M(400);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 }
 
@@ -1198,7 +1210,7 @@ static void boot_round(const struct policy_params *p, uint64_t avail_mib,
 
 	v[0] = booting_vm(200);
 	v[1] = booting_vm(200);
-	policy_round(p, &h, v, 2);
+	run_round(p, &h, v, 2);
 }
 
 /*
@@ -1216,7 +1228,7 @@ static void test_boot_room_holds_booting_guests_to_their_share(void **state)
 	struct policy_vm w[3];
 
 	p.step_inflate_bytes = M(1024);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	for (int i = 0; i < 2; i++) {
 		assert_true(v[i].set_target);
 		assert_int_equal(v[i].reason, REASON_BOOT_ROOM);
@@ -1248,7 +1260,7 @@ static void test_boot_room_holds_booting_guests_to_their_share(void **state)
 	w[1] = booting_vm(200);
 	w[2] = vm(1024, 300);
 	h = host(3072, 700);
-	policy_round(&p, &h, w, 3);
+	run_round(&p, &h, w, 3);
 	assert_int_equal(w[0].reason, REASON_BOOT_ROOM);
 	assert_int_equal(w[1].reason, REASON_BOOT_ROOM);
 	assert_true(w[0].new_target_bytes < M(1024));
@@ -1263,17 +1275,17 @@ static void test_booting_guest_is_not_uncooperative(void **state)
 	struct policy_vm v = booting_vm(1024);
 
 	v.target_bytes = M(600);	/* set at 1000 ms, actual still 1024 */
-	policy_round(&p, &h, &v, 1);
+	run_round(&p, &h, &v, 1);
 	assert_int_equal(v.state, VM_OK);
 	assert_false(v.set_target);
 
 	/* the driver's clock starts when booting ends */
 	v.booting = false;
 	h.now_ms += p.uncoop_after_ms - 1000;
-	policy_round(&p, &h, &v, 1);
+	run_round(&p, &h, &v, 1);
 	assert_int_equal(v.state, VM_OK);
 	h.now_ms += 1000;
-	policy_round(&p, &h, &v, 1);
+	run_round(&p, &h, &v, 1);
 	assert_int_equal(v.state, VM_UNCOOPERATIVE);
 }
 
@@ -1285,14 +1297,14 @@ static void test_sustained_shortage_takes_unbacked_memory(void **state)
 	struct policy_vm v[1] = { vm_backed(1024, 700, 690, 348) };
 
 	h.pressured = true;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);		/* nothing backed to gain */
 	assert_int_equal(h.unmet_bytes, M(50));
 	h.now_ms += 4900;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);		/* a burst's shortage passes */
 	h.now_ms += 100;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	/* short for 5 s: the unbacked room is the host's risk, taken back */
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
@@ -1303,13 +1315,13 @@ static void test_sustained_shortage_takes_unbacked_memory(void **state)
 	h.unmet_since_ms = h.now_ms - 6000;
 	v[0] = vm_backed(1024, 700, 690, 348);
 	v[0].cooldown_until_ms = h.now_ms + 1000;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	/* the shortage gone: the clock starts again */
 	h = host(4096, 1000);
 	h.unmet_since_ms = 1;
 	v[0] = vm_backed(1024, 700, 690, 348);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(h.unmet_since_ms, 0);
 }
 
@@ -1323,22 +1335,23 @@ static void test_refaulting_guest_is_no_donor(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
 
 	v[0].refault_valid = v[1].refault_valid = true;
-	v[0].squeezed_from = M(1026);	/* squeezed a little: its refaults count */
+	/* kept from an earlier squeeze, given back since: its refaults count */
+	v[0].keep_bytes = M(1024);
+	v[0].keep_until_ms = h.now_ms + 1;
 	refaults(&v[0], 512, h.now_ms);
 	refaults(&v[1], 10, h.now_ms);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	/* A has the most excess, but it uses it: B gives all the need */
 	assert_false(v[0].set_target);
 	assert_int_equal(v[1].new_target_bytes, M(1024 - 150));
 	assert_int_equal(v[0].keep_bytes, M(1024));
 	assert_int_equal(v[0].keep_until_ms, h.now_ms + p.keep_ms);
-	assert_true(v[0].cooldown_until_ms > h.now_ms);	/* short of memory */
 	/* below the threshold it is a donor like any other */
 	refaults(&v[0], 100, h.now_ms);
 	v[0].keep_until_ms = 0;
 	v[0].cooldown_until_ms = 0;
 	v[1] = vm(1024, 400);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_true(v[0].set_target);
 }
 
@@ -1350,19 +1363,20 @@ static void test_keep_lasts_keep_ms(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
 
 	v[0].refault_valid = true;
-	v[0].squeezed_from = M(1026);
+	v[0].keep_bytes = M(1024);	/* kept from an earlier squeeze */
+	v[0].keep_until_ms = h.now_ms + 1;
 	refaults(&v[0], 1000, h.now_ms);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);
 	assert_true(v[1].set_target);
 	refaults(&v[0], 0, h.now_ms);		/* quiet from now on */
 	h.now_ms += p.keep_ms - 1000;
 	v[1] = vm(1024, 400);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(v[0].set_target);	/* still kept */
 	h.now_ms += 2000;
 	v[1] = vm(1024, 400);
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_true(v[0].set_target);	/* lapsed: the most excess, gives first */
 	assert_int_equal(v[0].reason, REASON_HOST_RECLAIM);
 }
@@ -1377,13 +1391,13 @@ static void test_squeeze_given_back_on_refaults(void **state)
 	struct policy_host h = host(4096, 50);
 	struct policy_vm v[1] = { vm(1024, 500) };
 
-	policy_round(&p, &h, v, 1);	/* need 150: 1024 -> 874 */
+	run_round(&p, &h, v, 1);	/* need 150: 1024 -> 874 */
 	assert_int_equal(v[0].new_target_bytes, M(874));
-	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	policy_commit(&v[0], v[0].new_target_bytes, v[0].actual_bytes, h.now_ms);
 	/* while the balloon inflates, actual still above: squeezed all the same */
 	h.now_ms += 500;
 	h.avail_bytes = M(120);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].squeezed_from, M(1024));
 	v[0].actual_bytes = M(874);
 	v[0].avail_bytes = M(350);
@@ -1391,29 +1405,29 @@ static void test_squeeze_given_back_on_refaults(void **state)
 	h.now_ms += 3000;
 	v[0].refault_valid = true;
 	refaults(&v[0], 2000, h.now_ms);	/* re-reading what it lost */
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_REFAULT);
 	assert_int_equal(v[0].new_target_bytes, M(974));	/* a buffer back */
-	policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+	policy_commit(&v[0], v[0].new_target_bytes, v[0].actual_bytes, h.now_ms);
 	v[0].actual_bytes = M(974);
 	h.now_ms += 100;	/* the next round, on the same sample: nothing */
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	h.now_ms += 900;	/* the next sample: still refaulting */
 	refaults(&v[0], 2000, h.now_ms);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_int_equal(v[0].new_target_bytes, M(1024));	/* max */
-	policy_commit(&v[0], M(1024), h.now_ms);
+	policy_commit(&v[0], M(1024), v[0].actual_bytes, h.now_ms);
 	v[0].actual_bytes = M(1024);
 	h.now_ms += 1000;
 	refaults(&v[0], 100, h.now_ms);		/* it helped */
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	/* host short again: the guest keeps what it re-read, cool-down or not */
 	h.avail_bytes = M(50);
 	h.now_ms += p.cooldown_ms;
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 }
 
@@ -1430,13 +1444,14 @@ static void test_refaults_memory_does_not_stop_are_ignored(void **state)
 	struct policy_vm v[2] = { vm(1024, 500), vm(1024, 400) };
 
 	v[0].refault_valid = v[1].refault_valid = true;
-	v[0].squeezed_from = M(1026);
+	v[0].keep_bytes = M(1024);	/* kept from an earlier squeeze */
+	v[0].keep_until_ms = h.now_ms + 1;
 	/* A: bursts of refaults 6 s apart, for a minute: kept all along */
 	for (int t = 0; t < 60; t++) {
 		refaults(&v[0], t % 6 == 0 ? 4000 : 0, h.now_ms);
 		v[1] = vm(1024, 400);
 		v[1].refault_valid = true;
-		policy_round(&p, &h, v, 2);
+		run_round(&p, &h, v, 2);
 		assert_false(v[0].set_target);
 		h.now_ms += 1000;
 	}
@@ -1445,7 +1460,7 @@ static void test_refaults_memory_does_not_stop_are_ignored(void **state)
 		refaults(&v[0], 4000, h.now_ms);
 		v[1] = vm(1024, 400);
 		v[1].refault_valid = true;
-		policy_round(&p, &h, v, 2);
+		run_round(&p, &h, v, 2);
 		if (t < 15)
 			assert_false(v[0].set_target);
 		h.now_ms += 1000;
@@ -1466,19 +1481,45 @@ static void test_refaults_while_inflating_are_the_inflations(void **state)
 	v[0].target_bytes = M(600);	/* inflating: actual 800 on its way to 600 */
 	v[0].target_set_ms = h.now_ms;
 	v[0].refault_valid = true;
+	v[0].refault_swapin_pps = 5000;	/* all of it host swap-ins */
 	refaults(&v[0], 5000, h.now_ms);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	/* arrived; a second later a sample still covers the inflation */
 	v[0].actual_bytes = M(600);
 	h.now_ms += 1000;
 	refaults(&v[0], 5000, h.now_ms);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
 	assert_false(v[0].set_target);
 	/* settled: refaults now are the squeeze's price */
 	h.now_ms += 1500;
 	refaults(&v[0], 5000, h.now_ms);
-	policy_round(&p, &h, v, 1);
+	run_round(&p, &h, v, 1);
+	assert_true(v[0].set_target);
+	assert_int_equal(v[0].reason, REASON_REFAULT);
+}
+
+/* Disk reads while the balloon inflates are the squeeze's price at once. */
+static void test_disk_refaults_while_inflating_count(void **state)
+{
+	struct policy_params p = params(POLICY_AUTO);
+	struct policy_host h = host(4096, 300);
+	struct policy_vm v[1] = { vm(800, 300) };
+
+	v[0].squeezed_from = M(1024);
+	v[0].target_bytes = M(600);
+	v[0].target_set_ms = h.now_ms;
+	v[0].refault_valid = true;
+	/* 5000 pages/s, 4900 of them host swap-ins: what is left is below 256 */
+	v[0].refault_swapin_pps = 4900;
+	refaults(&v[0], 5000, h.now_ms);
+	run_round(&p, &h, v, 1);
+	assert_false(v[0].set_target);
+	/* the same rate, mostly disk reads: the guest re-reads what it lost */
+	h.now_ms += 1000;
+	v[0].refault_swapin_pps = 1000;
+	refaults(&v[0], 5000, h.now_ms);
+	run_round(&p, &h, v, 1);
 	assert_true(v[0].set_target);
 	assert_int_equal(v[0].reason, REASON_REFAULT);
 }
@@ -1501,9 +1542,9 @@ static void test_stream_given_back_in_full_is_not_kept(void **state)
 		refaults(&v[0], 4000, h.now_ms);
 		v[1] = vm(1024, 400);
 		v[1].refault_valid = true;
-		policy_round(&p, &h, v, 2);
+		run_round(&p, &h, v, 2);
 		if (v[0].set_target && v[0].reason == REASON_REFAULT) {
-			policy_commit(&v[0], v[0].new_target_bytes, h.now_ms);
+			policy_commit(&v[0], v[0].new_target_bytes, v[0].actual_bytes, h.now_ms);
 			v[0].actual_bytes = v[0].new_target_bytes;
 		}
 		h.now_ms += 1000;
@@ -1528,7 +1569,7 @@ static void test_grant_does_not_spend_own_inflation(void **state)
 	v[0].target_bytes = M(1000);	/* 200 MiB on their way back to the host */
 	v[0].actual_at_set = M(1200);
 	v[0].target_set_ms = h.now_ms;
-	policy_round(&p, &h, v, 2);
+	run_round(&p, &h, v, 2);
 	assert_false(h.pressured);
 	/* the share (955 MiB) is below what it has: only 10 MiB are spare
 	 * above high once its own 200 MiB are not counted */
@@ -1618,7 +1659,7 @@ static void test_host_short_by_others_converges(void **state)
 			h.avail_bytes = sat_sub(M(4096), other + g[0].actual + g[1].actual);
 			for (int k = 0; k < 2; k++)
 				sim_observe(&g[k], &v[k], r);
-			policy_round(&p, &h, v, 2);
+			run_round(&p, &h, v, 2);
 			for (int k = 0; k < 2; k++) {
 				int d;
 
@@ -1637,7 +1678,7 @@ static void test_host_short_by_others_converges(void **state)
 					last_flip[k] = h.now_ms;
 				}
 				dir[k] = d;
-				policy_commit(&v[k], v[k].new_target_bytes, h.now_ms);
+				policy_commit(&v[k], v[k].new_target_bytes, v[k].actual_bytes, h.now_ms);
 			}
 			h.now_ms += 100;
 			for (int k = 0; k < 2; k++)
@@ -1693,7 +1734,7 @@ static void test_random_invariants(void **state)
 			v[i].free_reporting = rnd() % 2;
 		}
 		memcpy(before, v, sizeof(v));
-		policy_round(&p, &h, v, n);
+		run_round(&p, &h, v, n);
 		for (size_t i = 0; i < n; i++) {
 			if (!v[i].set_target)
 				continue;
@@ -1793,6 +1834,7 @@ int main(void)
 		cmocka_unit_test(test_squeeze_given_back_on_refaults),
 		cmocka_unit_test(test_refaults_memory_does_not_stop_are_ignored),
 		cmocka_unit_test(test_refaults_while_inflating_are_the_inflations),
+		cmocka_unit_test(test_disk_refaults_while_inflating_count),
 		cmocka_unit_test(test_stream_given_back_in_full_is_not_kept),
 		cmocka_unit_test(test_grant_does_not_spend_own_inflation),
 		cmocka_unit_test(test_host_short_by_others_converges),

@@ -179,18 +179,19 @@ static void test_blockstats(void **state)
 static void test_refault_rate(void **state)
 {
 	struct refault_state st = { 0 };
-	double bps;
+	struct refault_rate r;
 
-	assert_int_equal(refault_update(&st, 1000, 0, 10, 500, &bps), -EAGAIN);
-	assert_int_equal(refault_update(&st, 1200, 4096, 10, 500, &bps), 0);	/* too soon */
-	/* 2 MiB read and 256 major faults (1 MiB) in 2 s: 1.5 MiB/s */
-	assert_int_equal(refault_update(&st, 3000, 2 * MIB, 266, 500, &bps), 1);
-	assert_true(bps == 1.5 * MIB);
+	assert_int_equal(refault_update(&st, 1000, 0, 10, 500, &r), -EAGAIN);
+	assert_int_equal(refault_update(&st, 1200, 4096, 10, 500, &r), 0);	/* too soon */
+	/* 2 MiB read (512 pages) and 256 major faults in 2 s */
+	assert_int_equal(refault_update(&st, 3000, 2 * MIB, 266, 500, &r), 1);
+	assert_true(r.read_pps == 256.0);
+	assert_true(r.swapin_pps == 128.0);
 	/* a restarted QEMU: counters go back, the baseline resets */
-	assert_int_equal(refault_update(&st, 4000, 0, 0, 500, &bps), -EAGAIN);
-	assert_true(bps == 0);
-	assert_int_equal(refault_update(&st, 5000, MIB, 0, 500, &bps), 1);
-	assert_true(bps == MIB);
+	assert_int_equal(refault_update(&st, 4000, 0, 0, 500, &r), -EAGAIN);
+	assert_true(r.read_pps == 0 && r.swapin_pps == 0);
+	assert_int_equal(refault_update(&st, 5000, MIB, 0, 500, &r), 1);
+	assert_true(r.read_pps == 256.0 && r.swapin_pps == 0);
 }
 
 int main(void)
