@@ -30,10 +30,6 @@
 
 #define HOUSEKEEPING_MS 100
 #define MIN_ROUND_GAP_MS 100
-#define TARGET_FLOOR_BYTES (16 * MIB)
-/* Guest RAM residency is read with each stats sample; without samples, this often. */
-#define RAM_READ_MS 3000
-#define REFAULT_MIN_MS 500	/* shorter intervals make noisy rates */
 #define DIR_CONNECT_DELAY_MS 50	/* QEMU binds its socket before it listens */
 
 struct manager {
@@ -48,6 +44,7 @@ struct manager {
 	bool last_swap_valid;
 	struct policy_params params;	/* cfg->params with host marks resolved */
 
+	struct vm_env env;		/* what every VM gets from the manager */
 	struct vm **vms;
 	struct policy_vm **pol;		/* &vms[i]->pol, for policy_round */
 	size_t nvms;
@@ -71,271 +68,6 @@ struct manager {
 
 static void request_round(struct manager *m);
 static void finish_shutdown_if_done(struct manager *m, bool force);
-
-/* ------------------------------------------------------------ VMs */
-
-/* min/max/buffer from the config and the VM's boot size (0: not known yet). */
-static void vm_resolve_sizes(struct vm *v)
-{
-	uint64_t boot = session_info(v->session)->boot_bytes, max, min, buffer;
-
-	max = v->cfg.max.set ? v->cfg.max.bytes : boot;
-	if (boot && max > boot)
-		max = boot;
-	max = MAX(max, TARGET_FLOOR_BYTES);
-	min = size_spec_resolve(&v->cfg.min, max);
-	min = clamp_u64(min, TARGET_FLOOR_BYTES, max);
-	buffer = size_spec_resolve(&v->cfg.buffer, max);
-	v->pol.max_bytes = max;
-	v->pol.min_bytes = min;
-	v->pol.buffer_bytes = MIN(buffer, max / 2);
-	v->pol.weight = v->cfg.weight ? v->cfg.weight : 1;
-}
-
-static bool vm_ready(const struct vm *v)
-{
-	return session_state(v->session) == SESSION_READY;
-}
-
-static int send_target(struct vm *v, uint64_t target, enum policy_reason reason, bool force)
-{
-	int r;
-
-	target = MAX(target, TARGET_FLOOR_BYTES);
-	r = session_set_target(v->session, target, force);
-	if (r < 0)
-		return r;
-	v->req_reason = reason;
-	hist_note(&v->obs.hist, now_ms(), v->obs.actual, true);	/* it starts moving now */
-	return 0;
-}
-
-/*
- * What the host backs of the guest's RAM, from its VMM's smaps. The pid
- * must be the VM's QEMU: guest RAM mappings of about its boot size (a
- * manager that made the socket, such as libvirt, has none).
- */
-static void read_guest_ram(struct vm *v, uint64_t now)
-{
-	const struct session_info *si = session_info(v->session);
-	bool was = v->ram.known;
-	int r;
-
-	v->ram_read_ms = now;
-	r = guest_ram_track(&v->ram, v->mgr->host.src.proc_dir, si->vmm_pid, si->boot_bytes,
-			    now);
-	if (r == 0) {
-		if (!was)
-			vm_log(&v->log, VM_LOG_SESSION, LOG_LVL_INFO, "host-backed guest RAM from "
-			       "pid %d: %u mapping(s), %" PRIu64 " MiB, %" PRIu64 " MiB resident",
-			       si->vmm_pid, v->ram.smaps.mappings,
-			       (uint64_t)(v->ram.smaps.mapped_bytes / MIB),
-			       (uint64_t)(v->ram.resident_bytes / MIB));
-		v->ram_err = 0;
-	} else if (r != v->ram_err) {
-		vm_log(&v->log, VM_LOG_SESSION, LOG_LVL_INFO, "host-backed guest RAM unknown "
-		       "(pid %d: %s); assuming the host backs all of it", si->vmm_pid,
-		       r == -EMEDIUMTYPE ? "no guest RAM mappings of the VM's size" :
-		       strerror(-r));
-		v->ram_err = r;
-	}
-}
-
-/* The policy's observations of v, now (between rounds too). */
-static void fill_observations(struct vm *v, uint64_t now)
-{
-	const struct session_info *si = session_info(v->session);
-	const struct manager *m = v->mgr;
-	struct obs_context c = {
-		.ready = vm_ready(v),
-		.stats_supported = si->stats_supported,
-		.guest_silent = si->guest_silent,
-		.free_reporting = si->free_reporting,
-		.residency = m->params.residency,
-		.ram_known = v->ram.known,
-		.ram_resident_bytes = v->ram.resident_bytes,
-		.ram_swapped_bytes = v->ram.swapped_bytes,
-		.stale_ms = m->cfg->stats_stale_ms,
-	};
-
-	obs_fill(&v->pol, &v->obs, &c, now);
-}
-
-/* A guest short of memory by the policy's threshold gets its round now. */
-static void check_guest_short(struct vm *v)
-{
-	if (!vm_ready(v))
-		return;
-	fill_observations(v, now_ms());
-	if (policy_guest_short(&v->mgr->params, &v->pol))
-		request_round(v->mgr);
-}
-
-/* ------------------------------------------------------------ session callbacks */
-
-static void on_session_state(void *owner, enum session_state old, enum session_state now)
-{
-	struct vm *v = owner;
-
-	/* (ready is said by on_session_adopt) */
-	if (now != SESSION_READY && strcmp(session_state_name(old), session_state_name(now)))
-		vm_log(&v->log, VM_LOG_SESSION, LOG_LVL_INFO, "%s -> %s",
-		       session_state_name(old), session_state_name(now));
-	if (now == SESSION_SETUP) {
-		memset(&v->ram, 0, sizeof(v->ram));
-		v->ram_read_ms = 0;
-		memset(&v->obs.rate_state, 0, sizeof(v->obs.rate_state));
-	}
-	finish_shutdown_if_done(v->mgr, false);
-}
-
-static void on_session_adopt(void *owner, uint64_t actual)
-{
-	struct vm *v = owner;
-	uint64_t now = now_ms();
-	char a[32], mx[32];
-
-	vm_resolve_sizes(v);
-	policy_adopt(&v->pol, actual, now);
-	v->obs.actual = actual;
-	v->obs.actual_seen_ms = v->obs.adopted_ms = now;
-	hist_reset(&v->obs.hist, now, actual);
-	vm_log(&v->log, VM_LOG_SESSION, LOG_LVL_INFO, "managed: balloon at %s of max %s%s",
-	       fmt_bytes(actual, a, sizeof(a)), fmt_bytes(v->pol.max_bytes, mx, sizeof(mx)),
-	       session_info(v->session)->stats_supported ? "" : " (no guest stats)");
-	request_round(v->mgr);
-}
-
-static void on_session_actual(void *owner, uint64_t actual)
-{
-	struct vm *v = owner;
-
-	if (actual > v->obs.actual + MIB && actual > v->pol.target_bytes + MIB)
-		request_round(v->mgr);	/* the guest took memory: answer now */
-	v->obs.actual = actual;
-	v->obs.actual_seen_ms = now_ms();
-	hist_note(&v->obs.hist, v->obs.actual_seen_ms, actual, false);
-	finish_shutdown_if_done(v->mgr, false);
-}
-
-static void on_session_sample(void *owner, const struct guest_stats *sample, uint64_t after)
-{
-	struct vm *v = owner;
-	struct vm_obs *o = &v->obs;
-	struct guest_stats s = *sample;
-	struct guest_rates rates;
-	uint64_t at, now = now_ms();
-
-	o->stats_clamped += guest_stats_sanitize(&s, v->pol.max_bytes);
-	if (guest_rates_update(&o->rate_state, &s, &rates) == 0)
-		return;		/* the same sample again */
-	o->rates = rates;
-	o->stats_seen_ms = now;
-	if (hist_sample_actual(&o->hist, after, now, v->pol.target_bytes,
-			       session_info(v->session)->inflight_target, &at) < 0) {
-		/* Taken while the balloon moved: its levels belong to no size.
-		 * The last steady sample (corrected for the moves) stays in use. */
-		o->stats_moving++;
-		if (o->stats_rx_ms)
-			o->stats_rx_ms = now;
-		check_guest_short(v);
-		return;
-	}
-	o->stats = s;
-	o->stats_rx_ms = now;
-	o->stats_actual = at;
-	read_guest_ram(v, now);
-	o->resident_known = v->ram.known;
-	o->resident_bytes = v->ram.resident_bytes;
-	o->swapped_bytes = v->ram.swapped_bytes;
-	check_guest_short(v);
-}
-
-/* The guest's disk reads, with its QEMU's major faults read at the same moment. */
-static void on_session_disk_reads(void *owner, uint64_t read_bytes)
-{
-	struct vm *v = owner;
-	const struct session_info *si = session_info(v->session);
-	uint64_t majflt = v->obs.refault.majflt, now = now_ms();
-
-	if (v->ram.known &&
-	    proc_majflt_read(v->mgr->host.src.proc_dir, si->vmm_pid, &majflt) < 0)
-		majflt = v->obs.refault.majflt;	/* a failed read is no fault */
-	if (refault_update(&v->obs.refault, now, read_bytes, majflt, REFAULT_MIN_MS,
-			   &v->obs.refault_rate) > 0) {
-		v->obs.refault_ms = now;
-		check_guest_short(v);
-	}
-}
-
-static void on_session_target_done(void *owner, uint64_t target, int err)
-{
-	struct vm *v = owner;
-	struct manager *m = v->mgr;
-	char a[32], b[32];
-
-	if (err)
-		return;		/* the session said why */
-	log_info(m->log, "vm %s: target %s -> %s (%s)", v->cfg.name,
-		 fmt_bytes(v->pol.target_bytes, a, sizeof(a)), fmt_bytes(target, b, sizeof(b)),
-		 policy_reason_name(v->req_reason));
-	policy_commit(&v->pol, target, v->obs.actual, now_ms());
-	v->targets_sent++;
-	m->counters.targets_sent++;
-	v->last_reason = v->req_reason;
-	v->last_action_ms = now_ms();
-	if (v->req_reason == REASON_GUEST_DEFLATED)
-		v->guest_deflations++;
-}
-
-static void on_session_failure(void *owner)
-{
-	struct vm *v = owner;
-
-	v->mgr->counters.qmp_errors++;
-}
-
-static const struct session_ops vm_session_ops = {
-	.state = on_session_state,
-	.adopt = on_session_adopt,
-	.actual = on_session_actual,
-	.sample = on_session_sample,
-	.disk_reads = on_session_disk_reads,
-	.target_done = on_session_target_done,
-	.failure = on_session_failure,
-};
-
-/* ------------------------------------------------------------ VM list */
-
-static struct vm *vm_new(struct manager *m, const struct vm_config *cfg, bool from_dir,
-			 uint64_t connect_at_ms)
-{
-	struct vm *v = calloc(1, sizeof(*v));
-
-	if (!v)
-		return NULL;
-	v->mgr = m;
-	v->cfg = *cfg;
-	v->from_dir = from_dir;
-	v->log.log = m->log;
-	v->log.name = v->cfg.name;
-	v->pol.state = VM_OK;
-	if (session_qmp_new(m->loop, m->cfg, &v->cfg, &v->log, &vm_session_ops, v,
-			    connect_at_ms, &v->session) < 0) {
-		free(v);
-		return NULL;
-	}
-	vm_resolve_sizes(v);
-	return v;
-}
-
-static void vm_free(struct vm *v)
-{
-	if (!v)
-		return;
-	session_free(v->session);
-	free(v);
-}
 
 static struct vm *find_vm(const struct manager *m, const char *name)
 {
@@ -364,7 +96,7 @@ static int add_vm(struct manager *m, const struct vm_config *cfg, bool from_dir,
 	if (!pol)
 		return -ENOMEM;
 	m->pol = pol;
-	v = vm_new(m, cfg, from_dir, connect_at_ms);
+	v = vm_new(&m->env, cfg, from_dir, connect_at_ms);
 	if (!v)
 		return -ENOMEM;
 	m->pol[m->nvms] = &v->pol;
@@ -415,7 +147,7 @@ static void on_dir_lost(void *owner, const char *name)
 		 * written before the session closes.
 		 */
 		if (vm_ready(v) && v->pol.target_bytes < v->pol.max_bytes &&
-		    send_target(v, v->pol.max_bytes, REASON_BOUNDS, true) == 0)
+		    vm_send_target(v, v->pol.max_bytes, REASON_BOUNDS, true) == 0)
 			log_info(m->log, "vm %s: socket removed: returning the balloon to max",
 				 v->cfg.name);
 		remove_vm_at(m, i, "socket removed");
@@ -490,7 +222,7 @@ static void do_round(struct manager *m)
 		return;
 	resolve_params(m);
 	for (size_t i = 0; i < m->nvms; i++)
-		fill_observations(m->vms[i], now);
+		vm_fill_observations(m->vms[i], now);
 	m->ph.now_ms = now;
 	m->ph.total_bytes = hw->hm.total_bytes;
 	m->ph.avail_bytes = hw->hm.avail_bytes;
@@ -514,7 +246,7 @@ static void do_round(struct manager *m)
 		if (v->pol.reason == REASON_UNCOOPERATIVE)
 			log_warn(m->log, "vm %s: actual does not follow the target: "
 				 "uncooperative, leaving it alone", v->cfg.name);
-		if (send_target(v, v->pol.new_target_bytes, v->pol.reason, false) < 0)
+		if (vm_send_target(v, v->pol.new_target_bytes, v->pol.reason, false) < 0)
 			log_debug(m->log, "vm %s: target change deferred", v->cfg.name);
 	}
 }
@@ -575,10 +307,7 @@ static void housekeeping(struct manager *m)
 	for (size_t i = 0; i < m->nvms;) {
 		struct vm *v = m->vms[i];
 
-		session_tick(v->session, now);
-		if (vm_ready(v) && now - v->ram_read_ms >= RAM_READ_MS)
-			read_guest_ram(v, now);
-		vm_log_flush(&v->log, now);
+		vm_housekeeping(v, now);
 		/* A VM found in qmp_dir whose QEMU is gone is dropped. */
 		if (v->from_dir && session_state(v->session) == SESSION_GONE) {
 			remove_vm_at(m, i, "QEMU gone");
@@ -613,6 +342,26 @@ static void on_housekeeping(struct loop_watch *w, uint64_t exp, void *data)
 
 /* ------------------------------------------------------------ lifecycle */
 
+static void on_vm_event(void *owner, struct vm *v, enum vm_event ev)
+{
+	struct manager *m = owner;
+
+	switch (ev) {
+	case VM_EV_ROUND:
+		request_round(m);
+		break;
+	case VM_EV_CHANGED:
+		finish_shutdown_if_done(m, false);
+		break;
+	case VM_EV_FAILURE:
+		m->counters.qmp_errors++;
+		break;
+	case VM_EV_TARGET_SET:
+		m->counters.targets_sent++;
+		break;
+	}
+}
+
 int manager_new(struct loop *l, const struct logger *log,
 		struct daemon_config *cfg, struct manager **ret)
 {
@@ -624,6 +373,10 @@ int manager_new(struct loop *l, const struct logger *log,
 	m->log = log;
 	m->cfg = cfg;
 	host_watch_init(&m->host, l, log, on_host_pressure, m);
+	m->env = (struct vm_env){
+		.loop = l, .log = log, .cfg = cfg, .params = &m->params,
+		.proc_dir = m->host.src.proc_dir, .event = on_vm_event, .owner = m,
+	};
 	*ret = m;
 	return 0;
 }
@@ -718,7 +471,7 @@ int manager_reload(struct manager *m, struct daemon_config *cfg)
 		}
 		if (!nc || strcmp(nc->qmp_path, v->cfg.qmp_path) != 0) {
 			if (vm_ready(v) && v->pol.target_bytes < v->pol.max_bytes)
-				send_target(v, v->pol.max_bytes, REASON_BOUNDS, false);
+				vm_send_target(v, v->pol.max_bytes, REASON_BOUNDS, false);
 			remove_vm_at(m, i, "no longer configured");
 			continue;
 		}
@@ -795,7 +548,7 @@ void manager_shutdown(struct manager *m, void (*done)(void *data), void *data)
 			struct vm *v = m->vms[i];
 
 			/* even if a change is in flight: this one wins */
-			if (vm_ready(v) && send_target(v, v->pol.max_bytes, REASON_BOUNDS, true) == 0)
+			if (vm_ready(v) && vm_send_target(v, v->pol.max_bytes, REASON_BOUNDS, true) == 0)
 				log_info(m->log, "vm %s: returning the balloon to max", v->cfg.name);
 		}
 	}

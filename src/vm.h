@@ -19,10 +19,30 @@
 #include "session.h"
 #include "vmlog.h"
 
-struct manager;
+struct loop;
+struct vm;
+
+/* What a VM tells its owner (the manager). */
+enum vm_event {
+	VM_EV_ROUND,		/* a policy round is wanted now */
+	VM_EV_CHANGED,		/* its size or session changed (shutdown waits on it) */
+	VM_EV_FAILURE,		/* a command to its VMM failed */
+	VM_EV_TARGET_SET,	/* a new target was acknowledged */
+};
+
+/* What the owner gives every VM; must outlive them. */
+struct vm_env {
+	struct loop *loop;
+	const struct logger *log;
+	const struct daemon_config *cfg;
+	const struct policy_params *params;
+	const char *proc_dir;
+	void (*event)(void *owner, struct vm *v, enum vm_event ev);
+	void *owner;
+};
 
 struct vm {
-	struct manager *mgr;
+	const struct vm_env *env;
 	struct vm_config cfg;
 	bool from_dir;			/* found in qmp_dir (dropped when it goes) */
 	struct vm_log log;
@@ -49,6 +69,26 @@ struct vm {
 	uint64_t targets_sent;
 	uint64_t guest_deflations;
 };
+
+/* A VM managed through a QMP session; the first connection at connect_at_ms. */
+struct vm *vm_new(const struct vm_env *env, const struct vm_config *cfg, bool from_dir,
+		  uint64_t connect_at_ms);
+void vm_free(struct vm *v);
+
+/* min/max/buffer from its config and its boot size (once known). */
+void vm_resolve_sizes(struct vm *v);
+
+/* The session manages its balloon: targets can be sent. */
+bool vm_ready(const struct vm *v);
+
+/* Send a target (at least 16 MiB); -EBUSY while one is in flight, unless force. */
+int vm_send_target(struct vm *v, uint64_t target, enum policy_reason reason, bool force);
+
+/* The policy's observations of v, now. */
+void vm_fill_observations(struct vm *v, uint64_t now_ms);
+
+/* Every housekeeping pass: the session's work, the residency read, the log. */
+void vm_housekeeping(struct vm *v, uint64_t now_ms);
 
 /* The state the surfaces show: the session's until it is ready, then the policy's. */
 const char *vm_state_label(const struct vm *v);
