@@ -87,6 +87,9 @@ char *qmp_command_encode(const char *cmd, const json_t *args, uint64_t id);
  */
 int qmp_json_u64(const json_t *v, uint64_t *ret);
 
+/* A non-blocking connection to the unix socket at path (connect may be in progress). */
+int qmp_unix_connect(const char *path, int *ret_fd);
+
 /* ---- asynchronous client (one per VM, runs in the loop) ---- */
 
 struct qmp_client;
