@@ -126,15 +126,10 @@ struct policy_vm {
 	uint64_t free_bytes;
 	uint64_t total_bytes;
 	/*
-	 * Host memory backing the guest's RAM (QEMU's resident guest RAM
-	 * mappings) when the guest took the stats sample above, when known:
-	 * inflating the balloon returns memory to the host only out of this.
-	 * Taken with the sample, not fresher: a guest bursting into memory the
-	 * host did not back is resident at once but reports its available
-	 * memory falling only with its next sample. Memory of the guest the
-	 * host does not back (never touched, given back by free page
-	 * reporting, swapped out) costs the host nothing, and ballooning over
-	 * it gains nothing.
+	 * Backed memory (its VMM's resident guest RAM) when the guest took the
+	 * sample above, not fresher: a guest bursting into unbacked memory is
+	 * resident at once but reports its avail falling only next sample.
+	 * Inflating returns memory to the host only out of this.
 	 */
 	bool resident_valid;
 	uint64_t resident_bytes;

@@ -33,17 +33,11 @@ static uint64_t reclaim_floor(const struct policy_vm *v, uint64_t now)
 }
 
 /*
- * Memory whose loss a guest pays for is not excess. A guest the host has
- * squeezed (its balloon inflated from squeezed_from) that refaults faster
- * than the threshold pays for the squeeze: step 2 gives a buffer of it back,
- * and the guest keeps its size for keep_ms after its last refault - no
- * reclaim below it, not even toward its share. A guest the host took
- * nothing from reads new data, not lost data: its reads say nothing.
- * Memory helps a guest when its refaults stop: one that has refaulted for
- * REFAULT_HELP_MS on end, squeezed or kept, whatever it was given, reads
- * more than any size holds (a stream, or a guest reading its disk to hold
- * on to memory), and for keep_ms its refaults count for nothing. Returns
- * whether there is a squeeze to give back this round.
+ * Memory whose loss a guest pays for is not excess. A squeezed guest that
+ * refaults over the threshold gets a buffer of the squeeze back (returns
+ * true) and keeps its size for keep_ms: no reclaim below it. An unsqueezed,
+ * unkept guest reads new data, not lost data. Refaults that go on for
+ * REFAULT_HELP_MS whatever it holds (a stream) count for nothing for keep_ms.
  */
 static bool refault_check(const struct policy_params *p, uint64_t now, struct policy_vm *v)
 {
@@ -252,12 +246,9 @@ static uint64_t water_fill(const struct policy_params *p, struct donor *d,
 
 /*
  * Guests that can give from their excess this round: not one that showed
- * pressure, and not one in its cool-down (it just won memory; taking it
- * back at once is a reclaim/grant ping-pong). By default the gain is what
- * the host backs beyond the new target (the target first goes through the
- * unbacked part, offset); with whole set, excess is taken as if the host
- * backed all of the guest (only guests whose residency is known: the
- * others were offered it all already).
+ * pressure or is in its cool-down (no reclaim/grant ping-pong). The gain is
+ * what the host backs beyond the new target; with whole, excess counts as
+ * if the host backed all of it (only guests whose residency is known).
  */
 static size_t excess_donors(const struct policy_params *p, struct policy_vm *const *vms,
 			    size_t n, uint64_t now, bool whole, struct donor *d)
@@ -347,16 +338,11 @@ static uint64_t fair_share(struct policy_vm *const *vms, size_t n,
 }
 
 /*
- * Still below the low mark after the excess is gone: guests above their
- * weight's share give back toward it, whatever they claim (guest data is
- * untrusted: a guest claiming endless need keeps at most its share while
- * the host is short), largest overshoot per weight first, never below min.
- * Only need (what keeps the host at its low mark) is taken: beyond its
- * share step 2 grants a guest only what keeps the host above high, and
- * taking more would take that grant back the next round. Not a guest that
- * took memory back itself (deflate-on-oom, virtio_autoballoon) during its
- * cool-down: pushed back, it would be at its OOM point again and take the
- * memory again - a fight every round that only the guest's stalls pay for.
+ * Still below low after the excess is gone: guests above their share give
+ * back toward it whatever they claim (guest data is untrusted), largest
+ * overshoot per weight first, never below min, only what the host needs
+ * to reach low (more would undo step 2's grants). Not a guest that took
+ * memory back itself, in its cool-down: it would take it again.
  */
 static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 			  struct policy_vm *const *vms, size_t n, uint64_t pool, uint64_t need,
@@ -387,16 +373,10 @@ static void share_reclaim(const struct policy_params *p, struct policy_host *h,
 
 /*
  * Booting guests hold no more untouched memory than the host has room for
- * above its low mark. A guest that boots touches little, then its workload
- * fills what it was given - page cache at a hundred MiB/s and more - while
- * its first stats sample is still on the way: reclaim that waits for stats
- * comes seconds after the host's memory ran out (seen on spike: most of a
- * run's host swap came in its first 15 s). The balloon set
- * now lands on free memory as soon as the driver is up, costing the guest
- * nothing it uses and the host nothing it backs; the guest's workload then
- * fills its target and shows its need in its stats like any other guest.
- * Never below the guest's weighted share of the pool (or min): a booting
- * guest is not starved, it is held to what it would get on a full host.
+ * above low: their workload fills what they were given before their first
+ * stats sample arrives. The balloon lands on free memory as soon as the
+ * driver is up, costing the guest nothing; never below the guest's share
+ * of the pool (or min).
  */
 static void boot_room(const struct policy_params *p, struct policy_vm *const *vms, size_t n,
 		      uint64_t pool, int64_t eff_avail, struct donor *d)
@@ -466,15 +446,12 @@ static bool vm_short(const struct policy_vm *v)
 }
 
 /*
- * Room to move from another guest to need, the neediest give-back
- * candidate, while the promises block give-back: of the guests whose
- * excess per weight is above need's, the one that can move the most,
- * re-inflated over the room the host does not back beyond its buffer. That room is free memory there - taking
- * it costs the guest nothing it uses and gains the host nothing - but it
- * moves the promise to the guest that would use it. Half the difference in
- * excess per weight at most (the two end level, as water-filling leaves
- * them), a step at most, never below min; the donor keeps twice its buffer
- * available: it does not become short itself and get the room back.
+ * While the promises block give-back: move room to need from the guest
+ * whose excess per weight is highest above need's - re-inflate it over its
+ * unbacked room beyond its buffer (free memory there: no cost to it, no
+ * gain to the host, the promise moves). At most half the difference in
+ * excess per weight and a step, never below min; the donor keeps twice its
+ * buffer available.
  */
 static uint64_t idle_room_donor(const struct policy_params *p, struct policy_vm *const *vms,
 				size_t n, const struct policy_vm *need, uint64_t now,
@@ -511,15 +488,11 @@ static uint64_t idle_room_donor(const struct policy_params *p, struct policy_vm 
 }
 
 /*
- * Step 4. Room a guest holds unbacked is a promise: the host must back it
- * the moment the guest touches it. Give back only as much as keeps every
- * promise, all touched at once, above low. While the neediest guest lags -
- * short of its buffer, or holding no buffer of room itself while another
- * holds room it could move to it - none to a guest holding a buffer of
- * such room (it would only be more promise, and that room is what the one
- * lagging needs); if the promises block give-back, the room moves. Idle
- * guests that all hold room do not lag: on a relaxed host they go back to
- * max as the promises allow.
+ * Step 4. Give back only what keeps every promise, all touched at once,
+ * above low. While the neediest guest lags (short of its buffer, or
+ * without room while another holds room it could move), none to a guest
+ * that holds a buffer of room; if the promises block give-back, the room
+ * moves (idle_room_donor).
  */
 static void giveback(const struct policy_params *p, struct policy_host *h,
 		     struct policy_vm *const *vms, size_t n, uint64_t eff_avail, struct donor *d)
@@ -640,14 +613,10 @@ void policy_auto(const struct policy_params *p, struct policy_host *h,
 		v->cooldown_until_ms = now + p->cooldown_ms;
 		target = MIN(v->max_bytes, base + round_mib(grant + MIB - 1));
 		/*
-		 * Beyond its share a guest gets only what the host spares above
-		 * its high mark, so that a guest claiming endless need does not
-		 * push the host into pressure, and a host short of its low mark
-		 * does not take the grant back the next round (share_reclaim):
-		 * between the two marks an error in the estimate - an actual
-		 * seen a round late - leads to no grant/reclaim ping-pong. The
-		 * grant cancels the guest's own inflation in flight: no spare
-		 * for it, and a cost to the host.
+		 * Beyond its share only what the host spares above high: a guest
+		 * claiming endless need cannot push the host into pressure, and
+		 * share_reclaim does not take the grant back next round. The
+		 * grant cancels the guest's own inflation in flight.
 		 */
 		share = MAX(fair_share(vms, n, v, pool), base);
 		if (target > share) {

@@ -67,7 +67,9 @@ struct qsession {
 	uint64_t no_balloon_retry_ms;
 
 	/* commands in flight and cadence */
-	bool stats_inflight, query_inflight, balloon_inflight, blockstats_inflight;
+	bool stats_inflight, query_inflight, blockstats_inflight;
+	unsigned balloon_inflight;	/* balloon commands (a forced one may follow another) */
+	uint64_t sent_target;		/* the last one sent */
 	bool blockstats_off;		/* the peer does not answer it */
 	uint64_t last_stats_poll_ms;	/* when the last stats poll went out */
 	uint64_t stats_due_ms;		/* the guest's next sample is there by then */
@@ -216,10 +218,10 @@ static void send_query(struct qsession *q)
 static void on_balloon_reply(struct qmp_client *c, const struct qmp_reply *r, void *data)
 {
 	struct qsession *q = data;
-	uint64_t target = q->info.inflight_target;
+	uint64_t target = q->sent_target;	/* the last one sent wins */
 
-	q->balloon_inflight = false;
-	q->info.inflight_target = 0;
+	if (q->balloon_inflight && --q->balloon_inflight == 0)
+		q->info.inflight_target = 0;
 	if (r->err) {
 		if (no_balloon(r))
 			set_state(q, SESSION_NO_BALLOON);
@@ -245,8 +247,8 @@ static int qs_set_target(struct session *s, uint64_t bytes, bool force)
 	r = execute(q, "balloon", args, on_balloon_reply);
 	if (r < 0)
 		return r;
-	q->balloon_inflight = true;
-	q->info.inflight_target = bytes;
+	q->balloon_inflight++;
+	q->sent_target = q->info.inflight_target = bytes;
 	return 0;
 }
 
@@ -507,8 +509,8 @@ static void on_qmp_closed(struct qmp_client *c, int err, void *data)
 	vm_log(q->log, VM_LOG_SESSION, LOG_LVL_WARN, "QMP connection lost: %s",
 	       strerror(-err));
 	q->setup = SETUP_MEMSIZE;
-	q->stats_inflight = q->query_inflight = q->balloon_inflight = false;
-	q->blockstats_inflight = false;
+	q->stats_inflight = q->query_inflight = q->blockstats_inflight = false;
+	q->balloon_inflight = 0;
 	q->info.inflight_target = 0;
 	connect_later(q, now_ms());
 	set_state(q, SESSION_CONNECTING);
