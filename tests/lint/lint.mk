@@ -10,7 +10,7 @@ CPPCHECK_FLAGS := --enable=warning,style,performance,portability --std=c11 \
 	--suppressions-list=tests/lint/cppcheck-suppressions.txt
 
 .PHONY: lint check-lint
-lint check-lint: | deps
+lint check-lint: | deps-ready
 	@echo "  LINT   cppcheck $(words $(LINT_SRCS)) files"
 	@cppcheck $(CPPCHECK_FLAGS) $(LINT_SRCS)
 	@echo "  LINT   clang-tidy $(words $(LINT_SRCS)) files"
