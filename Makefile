@@ -31,6 +31,9 @@
 #                      warnings, -I, -D) and apply to the release build (build/obj).
 #                      The ASan/UBSan and fuzz builds of the tests keep their own.
 #   WERROR=0           warnings do not fail the build (default: -Werror)
+#   VERSION            default `git describe --tags --always --dirty`, outside a
+#                      git checkout the VERSION file; autoballoond --version and
+#                      autoballoonctl --version print it
 #   DESTDIR, PREFIX    make install (src/build.mk)
 #   V=1                show the full commands
 #
@@ -69,6 +72,8 @@ SAN_LDFLAGS := -fsanitize=address,undefined
 LIBS := -ljansson -linih -lmicrohttpd -lsystemd -lm
 # Link a release program: $(LINK) -o $@ $^ $(LIBS)
 LINK = $(CC) $(CFLAGS) $(LDFLAGS)
+
+VERSION := $(or $(shell test -e .git && git describe --tags --always --dirty 2>/dev/null),$(shell cat VERSION))
 
 # Each build.mk appends to these.
 PROGRAMS     :=

@@ -13,6 +13,16 @@ $(ALIB): $(call aobj,$(LIB_SRCS))
 	$(call msg,AR,$@)
 	$(Q)ar rcs $@ $^
 
+# The programs print $(VERSION) (top Makefile); build/version changes when it
+# does, so they are rebuilt then.
+AB_MAIN_OBJS := $(call obj,src/autoballoond.c src/autoballoonctl.c) \
+	$(call aobj,src/autoballoond.c src/autoballoonctl.c)
+$(AB_MAIN_OBJS): AB_CPPFLAGS += -DAB_VERSION='"$(VERSION)"'
+$(AB_MAIN_OBJS): $(B)/version
+$(B)/version: FORCE
+	@mkdir -p $(@D)
+	@[ "$$(cat $@ 2>/dev/null)" = '$(VERSION)' ] || echo '$(VERSION)' > $@
+
 $(B)/autoballoond: $(call obj,src/autoballoond.c) $(LIB)
 	$(call msg,LD,$@)
 	$(Q)$(LINK) -o $@ $^ $(LIBS)
