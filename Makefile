@@ -34,7 +34,7 @@
 #   VERSION            default `git describe --tags --always --dirty`, outside a
 #                      git checkout the VERSION file; autoballoond --version and
 #                      autoballoonctl --version print it
-#   DESTDIR, PREFIX    make install (src/build.mk)
+#   DESTDIR, PREFIX, SYSTEMDUNITDIR    make install (src/build.mk)
 #   V=1                show the full commands
 #
 # Each directory adds its own rules in its build.mk; this file holds the shared
