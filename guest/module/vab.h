@@ -185,15 +185,6 @@ struct vab {
 	u64 migrated;
 };
 
-/* Module parameters (vab_main.c). */
-extern unsigned int vab_auto_floor_mb;
-extern unsigned int vab_auto_step_mb;
-extern unsigned int vab_auto_max_step_mb;
-extern unsigned int vab_auto_interval_ms;
-extern unsigned int vab_auto_cache_reserve_mb;
-extern int vab_auto_priority;
-extern unsigned int vab_oom_pages;
-
 /* vab_main.c: pressure deflate, called with vab->lock held. */
 unsigned long vab_deflate_pressure_locked(struct vab *vb, unsigned long want,
 					  u64 *counter);

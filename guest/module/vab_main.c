@@ -33,16 +33,9 @@
 
 #include "vab.h"
 
-/* ---- module parameters ---- */
+/* ---- module parameters (the auto-deflate ones are in vab_auto.c) ---- */
 
 static enum vab_mode vab_default_mode = VAB_MODE_AUTO;
-unsigned int vab_auto_floor_mb;
-unsigned int vab_auto_step_mb = 16;
-unsigned int vab_auto_max_step_mb = 64;
-unsigned int vab_auto_interval_ms = 10;
-unsigned int vab_auto_cache_reserve_mb = 16;
-int vab_auto_priority = 9;
-unsigned int vab_oom_pages = 256;
 
 static const char * const vab_mode_names[] = {
 	[VAB_MODE_OFF] = "off",
@@ -77,20 +70,6 @@ static const struct kernel_param_ops vab_mode_param_ops = {
 
 module_param_cb(mode, &vab_mode_param_ops, NULL, 0644);
 MODULE_PARM_DESC(mode, "off, oom or auto (default): mode of devices probed from now on");
-module_param_named(auto_floor_mb, vab_auto_floor_mb, uint, 0644);
-MODULE_PARM_DESC(auto_floor_mb, "auto-deflate never shrinks the balloon below this (MiB, default 0)");
-module_param_named(auto_step_mb, vab_auto_step_mb, uint, 0644);
-MODULE_PARM_DESC(auto_step_mb, "first auto-deflate step of a burst (MiB, default 16)");
-module_param_named(auto_max_step_mb, vab_auto_max_step_mb, uint, 0644);
-MODULE_PARM_DESC(auto_max_step_mb, "largest auto-deflate step (MiB, default 64)");
-module_param_named(auto_interval_ms, vab_auto_interval_ms, uint, 0644);
-MODULE_PARM_DESC(auto_interval_ms, "minimum time between two auto-deflate steps (ms, default 10)");
-module_param_named(auto_cache_reserve_mb, vab_auto_cache_reserve_mb, uint, 0644);
-MODULE_PARM_DESC(auto_cache_reserve_mb, "page cache (file LRU) below which cache counts as used up (MiB, default 16)");
-module_param_named(auto_priority, vab_auto_priority, int, 0644);
-MODULE_PARM_DESC(auto_priority, "deflate when reclaim priority falls to this (12 = start, default 9)");
-module_param_named(oom_pages, vab_oom_pages, uint, 0644);
-MODULE_PARM_DESC(oom_pages, "pages released per OOM notification (default 256)");
 
 /* ---- helpers ---- */
 
