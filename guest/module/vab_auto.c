@@ -2,12 +2,12 @@
 /*
  * vab_auto.c - when does the guest take balloon pages back by itself?
  *
- * The upstream shrinker of 2018-2020 freed balloon pages on every shrinker
- * call, so cache trimming, drop_caches and inflating against page cache all
- * deflated the balloon. Here the shrinker is only a probe that runs inside
- * page reclaim: it tells us that reclaim is running, in which task, and at
- * which priority; the decision then looks at what reclaim has left to work
- * with. The rule (README.md, "Decision rule"):
+ * A shrinker that frees balloon pages whenever it is called deflates on
+ * cache trimming, drop_caches and inflation against page cache alike. Here
+ * the shrinker is only a probe that runs inside page reclaim: it tells us
+ * that reclaim is running, in which task, and at which priority; the
+ * decision then looks at what reclaim has left to work with. The rule
+ * (README.md, "Decision rule"):
  *
  *   deflate one bounded step when, in page reclaim (kswapd or direct, never
  *   drop_caches), the guest is short - free memory below the high
