@@ -16,17 +16,17 @@
 BENCH_SRCS := bench/bench.c bench/bench_scenario.c bench/bench_report.c
 BENCH      := $(B)/autoballoon-bench
 
-$(call obj,$(BENCH_SRCS)): CFLAGS += -Ibench
+$(call obj,$(BENCH_SRCS)): AB_CPPFLAGS += -Ibench
 
 $(BENCH): $(call obj,$(BENCH_SRCS)) $(HX_LIB) $(LIB)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -o $@ $^ $(LIBS)
+	$(Q)$(LINK) -o $@ $^ $(LIBS)
 
 PROGRAMS += $(BENCH)
 
 DEMO_OUT ?= $(B)/demo
-demo: all
+demo: programs
 	$(BENCH) --demo --scenario demo --mode fpr,auto --reps 1 --out $(DEMO_OUT)
 
 BENCH_OUT       ?= $(B)/bench
@@ -48,7 +48,7 @@ bench_rev := $(shell git describe --always --dirty 2>/dev/null)
 # One invocation per scenario runs the repetitions interleaved (rep 1 of
 # every mode, then rep 2, ...): a machine that drifts over the hours then
 # slows every mode alike instead of the modes that happen to run last.
-bench: all
+bench: programs
 	rm -rf $(addprefix $(BENCH_OUT)/,$(BENCH_SCENARIOS) bin)
 	mkdir -p $(BENCH_OUT)/bin
 	cp $(BENCH) $(B)/autoballoond $(B)/autoballoonctl $(BENCH_OUT)/bin/

@@ -15,7 +15,7 @@ GUEST_DIR := $(B)/guest
 
 GUEST_KVER := $(shell guest/image/guest-kver)
 ifeq ($(GUEST_KVER),)
-# Not installed yet (scripts/deps runs first): look again when a recipe needs it.
+# Not installed yet (deps-ready installs it first): look again when a recipe needs it.
 GUEST_KVER = $(shell guest/image/guest-kver)
 endif
 GUEST_KERNEL = /boot/vmlinuz-$(GUEST_KVER)
@@ -27,7 +27,7 @@ WORKLOAD_LIB := $(call obj,guest/workloads/ablib.c)
 
 $(GUEST_DIR)/workloads/%: $(B)/obj/guest/workloads/%.o $(WORKLOAD_LIB)
 	@mkdir -p $(@D)
-	$(CC) -static -o $@ $^
+	$(LINK) -static -o $@ $^
 
 .SECONDARY: $(WORKLOAD_LIB) $(call obj,$(addprefix guest/workloads/,$(addsuffix .c,$(WORKLOADS))))
 
@@ -35,7 +35,7 @@ $(GUEST_DIR)/workloads/%: $(B)/obj/guest/workloads/%.o $(WORKLOAD_LIB)
 -include guest/module/build.mk
 
 # Rebuild the image when the guest kernel version changes.
-$(GUEST_DIR)/kver: FORCE | deps
+$(GUEST_DIR)/kver: FORCE | deps-ready
 	@mkdir -p $(@D)
 	@v='$(GUEST_KVER)'; [ -n "$$v" ] || { echo "guest: no kernel with headers (linux-image-amd64 + linux-headers-amd64)" >&2; exit 1; }; \
 	[ "$$(cat $@ 2>/dev/null)" = "$$v" ] || echo "$$v" > $@
@@ -51,8 +51,7 @@ $(GUEST_DIR)/initrd.img: $(GUEST_DIR)/kver guest/image/mkimage.sh guest/image/in
 
 GUEST_IMAGE := $(GUEST_DIR)/vmlinuz $(GUEST_DIR)/initrd.img
 
-.PHONY: guest-image FORCE
+.PHONY: guest-image
 guest-image: $(GUEST_IMAGE)
-FORCE:
 
 PROGRAMS += $(WORKLOAD_BINS) $(GUEST_IMAGE)

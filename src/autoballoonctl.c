@@ -6,6 +6,7 @@
  *   autoballoonctl [-s SOCKET] dump
  *   autoballoonctl [-s SOCKET] set VM [min=SIZE] [max=SIZE] [weight=N]
  *   autoballoonctl [-s SOCKET] pause | resume
+ *   autoballoonctl --version
  *
  * Exit status: 0 success, 1 the daemon answered with an error or cannot be
  * reached, 2 usage error.
@@ -36,6 +37,7 @@ static void usage(FILE *f)
 		"  set VM [min=SIZE] [max=SIZE] [weight=N]\n"
 		"  pause                                stop changing balloons\n"
 		"  resume\n"
+		"  -V, --version                        print the version\n"
 		"Default socket: %s\n", DEFAULT_SOCKET);
 }
 
@@ -182,6 +184,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *cmd;
@@ -189,13 +192,16 @@ int main(int argc, char **argv)
 	bool json_out = false;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("autoballoonctl %s\n", AB_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -23,7 +23,6 @@
 #include "util.h"
 
 #define DEFAULT_CONFIG "/etc/autoballoon/autoballoond.conf"
-#define VERSION "0.1.0"
 
 struct daemon {
 	const char *config_path;
@@ -153,7 +152,7 @@ int main(int argc, char **argv)
 			verbose = true;
 			break;
 		case 'V':
-			printf("autoballoond %s\n", VERSION);
+			printf("autoballoond %s\n", AB_VERSION);
 			return 0;
 		case 'h':
 			usage(stdout);
@@ -208,7 +207,7 @@ int main(int argc, char **argv)
 		log_info(&d.log, "metrics on http://%s:%u/metrics", d.cfg.metrics_address,
 			 d.cfg.metrics_port);
 	}
-	log_info(&d.log, "autoballoond %s ready; control socket %s", VERSION,
+	log_info(&d.log, "autoballoond %s ready; control socket %s", AB_VERSION,
 		 d.cfg.control_socket);
 	sd_notify(0, "READY=1");
 	r = loop_run(d.loop);

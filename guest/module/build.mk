@@ -17,7 +17,7 @@ GUEST_KBUILD = /lib/modules/$(GUEST_KVER)/build
 # Kbuild must not see the top Makefile's command-line variables or flags.
 vab_kmake = env -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES make
 
-$(GUEST_MODULE_KO): $(GUEST_MODULE_SRCS) | deps
+$(GUEST_MODULE_KO): $(GUEST_MODULE_SRCS) | deps-ready
 	@v='$(GUEST_KVER)'; [ -n "$$v" ] && [ -d "$(GUEST_KBUILD)" ] || \
 		{ echo "module: no headers for guest kernel '$$v' (linux-headers-amd64)" >&2; exit 1; }
 	@rm -rf $(GUEST_MODULE_DIR) && mkdir -p $(GUEST_MODULE_DIR)
@@ -27,7 +27,7 @@ $(GUEST_MODULE_KO): $(GUEST_MODULE_SRCS) | deps
 .PHONY: guest-module check-module-sparse
 guest-module: $(GUEST_MODULE_KO)
 
-check-module-sparse: | deps
+check-module-sparse: | deps-ready
 	@rm -rf $(B)/guest/module-sparse && mkdir -p $(B)/guest/module-sparse
 	@cp $(GUEST_MODULE_SRCS) $(B)/guest/module-sparse/
 	@$(vab_kmake) -C $(GUEST_KBUILD) M=$(abspath $(B)/guest/module-sparse) C=2 modules \

@@ -2,10 +2,14 @@
 /*
  * vab.h - shared state of virtio_autoballoon.ko
  *
- * The driver has two halves: vab_main.c speaks to the virtio balloon device
- * (queues, config, balloon pages, stats, free page reporting, sysfs) and
- * vab_auto.c decides when the guest takes balloon pages back by itself
- * (shrinker-driven auto-deflate and the OOM notifier).
+ * The driver's parts, each calling only those after it:
+ *   vab_main.c     the virtio device: features, queues, probe/remove,
+ *                  suspend, the stats queue, free page reporting
+ *   vab_sysfs.c    the per-device sysfs attributes, the mode names
+ *   vab_auto.c     when the guest takes balloon pages back by itself
+ *                  (shrinker-driven auto-deflate, the OOM notifier)
+ *   vab_balloon.c  pages in and out of the balloon: inflate, deflate,
+ *                  following num_pages, compaction
  */
 #ifndef VAB_H
 #define VAB_H
@@ -185,24 +189,25 @@ struct vab {
 	u64 migrated;
 };
 
-/* Module parameters (vab_main.c). */
-extern unsigned int vab_auto_floor_mb;
-extern unsigned int vab_auto_step_mb;
-extern unsigned int vab_auto_max_step_mb;
-extern unsigned int vab_auto_interval_ms;
-extern unsigned int vab_auto_cache_reserve_mb;
-extern int vab_auto_priority;
-extern unsigned int vab_oom_pages;
-
-/* vab_main.c: pressure deflate, called with vab->lock held. */
-unsigned long vab_deflate_pressure_locked(struct vab *vb, unsigned long want,
-					  u64 *counter);
-void vab_kick_work(struct vab *vb);
+/* vab_sysfs.c */
+int vab_parse_mode(const char *buf, enum vab_mode *ret);
+const char *vab_mode_name(enum vab_mode m);
+int vab_sysfs_add(struct vab *vb);
+void vab_sysfs_remove(struct vab *vb);
 
 /* vab_auto.c */
 int vab_auto_register(struct vab *vb);
 void vab_auto_unregister(struct vab *vb);
 const char *vab_reason_name(enum vab_reason r);
 const char *vab_none_name(enum vab_none n);
+
+/* vab_balloon.c */
+void vab_balloon_init(struct vab *vb);
+void vab_balloon_empty(struct vab *vb);
+/* Follow num_pages now (and tell the host about fast deflates). */
+void vab_kick_work(struct vab *vb);
+/* Pressure deflate, called with vab->lock held. */
+unsigned long vab_deflate_pressure_locked(struct vab *vb, unsigned long want,
+					  u64 *counter);
 
 #endif /* VAB_H */

@@ -2,12 +2,12 @@
 /*
  * vab_auto.c - when does the guest take balloon pages back by itself?
  *
- * The upstream shrinker of 2018-2020 freed balloon pages on every shrinker
- * call, so cache trimming, drop_caches and inflating against page cache all
- * deflated the balloon. Here the shrinker is only a probe that runs inside
- * page reclaim: it tells us that reclaim is running, in which task, and at
- * which priority; the decision then looks at what reclaim has left to work
- * with. The rule (README.md, "Decision rule"):
+ * A shrinker that frees balloon pages whenever it is called deflates on
+ * cache trimming, drop_caches and inflation against page cache alike. Here
+ * the shrinker is only a probe that runs inside page reclaim: it tells us
+ * that reclaim is running, in which task, and at which priority; the
+ * decision then looks at what reclaim has left to work with. The rule
+ * (README.md, "Decision rule"):
  *
  *   deflate one bounded step when, in page reclaim (kswapd or direct, never
  *   drop_caches), the guest is short - free memory below the high
@@ -32,6 +32,7 @@
 #include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
+#include <linux/moduleparam.h>
 #include <linux/nodemask.h>
 #include <linux/oom.h>
 #include <linux/percpu.h>
@@ -57,6 +58,30 @@
 #define VAB_BURST_NS		NSEC_PER_SEC		/* steps keep growing */
 #define VAB_SWAP_WINDOW_NS	(5 * NSEC_PER_SEC)
 #define VAB_REEVAL_NS		NSEC_PER_MSEC
+
+/* The tunables the rule at the top names (module parameters, 0644). */
+static unsigned int vab_auto_floor_mb;
+static unsigned int vab_auto_step_mb = 16;
+static unsigned int vab_auto_max_step_mb = 64;
+static unsigned int vab_auto_interval_ms = 10;
+static unsigned int vab_auto_cache_reserve_mb = 16;
+static int vab_auto_priority = 9;
+static unsigned int vab_oom_pages = 256;
+
+module_param_named(auto_floor_mb, vab_auto_floor_mb, uint, 0644);
+MODULE_PARM_DESC(auto_floor_mb, "auto-deflate never shrinks the balloon below this (MiB, default 0)");
+module_param_named(auto_step_mb, vab_auto_step_mb, uint, 0644);
+MODULE_PARM_DESC(auto_step_mb, "first auto-deflate step of a burst (MiB, default 16)");
+module_param_named(auto_max_step_mb, vab_auto_max_step_mb, uint, 0644);
+MODULE_PARM_DESC(auto_max_step_mb, "largest auto-deflate step (MiB, default 64)");
+module_param_named(auto_interval_ms, vab_auto_interval_ms, uint, 0644);
+MODULE_PARM_DESC(auto_interval_ms, "minimum time between two auto-deflate steps (ms, default 10)");
+module_param_named(auto_cache_reserve_mb, vab_auto_cache_reserve_mb, uint, 0644);
+MODULE_PARM_DESC(auto_cache_reserve_mb, "page cache (file LRU) below which cache counts as used up (MiB, default 16)");
+module_param_named(auto_priority, vab_auto_priority, int, 0644);
+MODULE_PARM_DESC(auto_priority, "deflate when reclaim priority falls to this (12 = start, default 9)");
+module_param_named(oom_pages, vab_oom_pages, uint, 0644);
+MODULE_PARM_DESC(oom_pages, "pages released per OOM notification (default 256)");
 
 struct vab_signals {
 	unsigned long free;		/* pages */

@@ -8,57 +8,31 @@
  * Device") and the kernel's balloon, shrinker, OOM-notifier and page
  * reporting APIs.
  *
- * This file: the device. Queues in order inflateq, deflateq, statsq (when
- * STATS_VQ), free page hint queue (never negotiated, so its slot is empty)
- * and reporting queue (when REPORTING). Config num_pages/actual are
- * little-endian 4 KiB page counts; PFNs in messages are 4 KiB frame numbers.
+ * This file: the device - features, queues, probe/remove, suspend, the
+ * stats queue and free page reporting. vab_balloon.c moves pages in and out
+ * of the balloon, vab_auto.c decides when the guest deflates by itself,
+ * vab_sysfs.c shows the counters. Queues in order inflateq, deflateq,
+ * statsq (when STATS_VQ), free page hint queue (never negotiated, so its
+ * slot is empty) and reporting queue (when REPORTING).
  */
-#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/kernel.h>
-#include <linux/ktime.h>
-#include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/page_reporting.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
-#include <linux/string.h>
 #include <linux/vmstat.h>
 #include <linux/virtio.h>
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_config.h>
-#include <linux/vmalloc.h>
 
 #include "vab.h"
 
-/* ---- module parameters ---- */
+/* ---- module parameters (the auto-deflate ones are in vab_auto.c) ---- */
 
 static enum vab_mode vab_default_mode = VAB_MODE_AUTO;
-unsigned int vab_auto_floor_mb;
-unsigned int vab_auto_step_mb = 16;
-unsigned int vab_auto_max_step_mb = 64;
-unsigned int vab_auto_interval_ms = 10;
-unsigned int vab_auto_cache_reserve_mb = 16;
-int vab_auto_priority = 9;
-unsigned int vab_oom_pages = 256;
-
-static const char * const vab_mode_names[] = {
-	[VAB_MODE_OFF] = "off",
-	[VAB_MODE_OOM] = "oom",
-	[VAB_MODE_AUTO] = "auto",
-};
-
-static int vab_parse_mode(const char *buf, enum vab_mode *ret)
-{
-	int i = sysfs_match_string(vab_mode_names, buf);
-
-	if (i < 0)
-		return -EINVAL;
-	*ret = i;
-	return 0;
-}
 
 static int vab_mode_param_set(const char *val, const struct kernel_param *kp)
 {
@@ -67,7 +41,7 @@ static int vab_mode_param_set(const char *val, const struct kernel_param *kp)
 
 static int vab_mode_param_get(char *buf, const struct kernel_param *kp)
 {
-	return sysfs_emit(buf, "%s\n", vab_mode_names[vab_default_mode]);
+	return sysfs_emit(buf, "%s\n", vab_mode_name(vab_default_mode));
 }
 
 static const struct kernel_param_ops vab_mode_param_ops = {
@@ -77,37 +51,8 @@ static const struct kernel_param_ops vab_mode_param_ops = {
 
 module_param_cb(mode, &vab_mode_param_ops, NULL, 0644);
 MODULE_PARM_DESC(mode, "off, oom or auto (default): mode of devices probed from now on");
-module_param_named(auto_floor_mb, vab_auto_floor_mb, uint, 0644);
-MODULE_PARM_DESC(auto_floor_mb, "auto-deflate never shrinks the balloon below this (MiB, default 0)");
-module_param_named(auto_step_mb, vab_auto_step_mb, uint, 0644);
-MODULE_PARM_DESC(auto_step_mb, "first auto-deflate step of a burst (MiB, default 16)");
-module_param_named(auto_max_step_mb, vab_auto_max_step_mb, uint, 0644);
-MODULE_PARM_DESC(auto_max_step_mb, "largest auto-deflate step (MiB, default 64)");
-module_param_named(auto_interval_ms, vab_auto_interval_ms, uint, 0644);
-MODULE_PARM_DESC(auto_interval_ms, "minimum time between two auto-deflate steps (ms, default 10)");
-module_param_named(auto_cache_reserve_mb, vab_auto_cache_reserve_mb, uint, 0644);
-MODULE_PARM_DESC(auto_cache_reserve_mb, "page cache (file LRU) below which cache counts as used up (MiB, default 16)");
-module_param_named(auto_priority, vab_auto_priority, int, 0644);
-MODULE_PARM_DESC(auto_priority, "deflate when reclaim priority falls to this (12 = start, default 9)");
-module_param_named(oom_pages, vab_oom_pages, uint, 0644);
-MODULE_PARM_DESC(oom_pages, "pages released per OOM notification (default 256)");
 
-/* ---- helpers ---- */
-
-static void vab_queue_size_work(struct vab *vb, unsigned long delay)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&vb->stop_lock, flags);
-	if (!vb->stopping)
-		mod_delayed_work(system_freezable_wq, &vb->size_work, delay);
-	spin_unlock_irqrestore(&vb->stop_lock, flags);
-}
-
-void vab_kick_work(struct vab *vb)
-{
-	vab_queue_size_work(vb, 0);
-}
+/* ---- queue and config callbacks ---- */
 
 static void vab_ack(struct virtqueue *vq)
 {
@@ -116,307 +61,13 @@ static void vab_ack(struct virtqueue *vq)
 	wake_up(&vb->ack_wq);
 }
 
-/* Send vb->pfns[0..n) on vq and wait until the device has used them. */
-static void vab_tell_host(struct vab *vb, struct virtqueue *vq, unsigned int n)
-{
-	struct scatterlist sg;
-	unsigned int len;
-	int err;
-
-	if (!n)
-		return;
-	sg_init_one(&sg, vb->pfns, sizeof(vb->pfns[0]) * n);
-	err = virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_NOWAIT | __GFP_NOWARN);
-	if (WARN_ON_ONCE(err))
-		return;
-	virtqueue_kick(vq);
-	wait_event(vb->ack_wq, virtqueue_get_buf(vq, &len));
-}
-
-static unsigned int vab_set_pfns(struct vab *vb, unsigned int idx,
-				 struct page *page)
-{
-	unsigned long pfn = page_to_pfn(page) << (PAGE_SHIFT -
-						  VIRTIO_BALLOON_PFN_SHIFT);
-	unsigned int i;
-
-	for (i = 0; i < VAB_PPP; i++)
-		vb->pfns[idx + i] = cpu_to_virtio32(vb->vdev, pfn + i);
-	return idx + VAB_PPP;
-}
-
-/* Tell the host about fast-deflated pages. Called with vb->lock held. */
-static void vab_flush_pending_locked(struct vab *vb)
-{
-	unsigned int done = 0, n, i;
-
-	while (done < vb->nr_pending) {
-		n = min_t(unsigned int, vb->nr_pending - done, VAB_PFNS_MAX);
-		for (i = 0; i < n; i++)
-			vb->pfns[i] = cpu_to_virtio32(vb->vdev,
-						      vb->pending[done + i]);
-		vab_tell_host(vb, vb->deflate_vq, n);
-		done += n;
-	}
-	vb->nr_pending = 0;
-}
-
-static void vab_update_actual_locked(struct vab *vb)
-{
-	u32 actual = vb->nr_pages;
-
-	if (actual == vb->actual_sent)
-		return;
-	virtio_cwrite_le(vb->vdev, struct virtio_balloon_config, actual,
-			 &actual);
-	vb->actual_sent = actual;
-}
-
-/* A page leaves the balloon for the guest's free lists. */
-static void vab_release_page(struct vab *vb, struct page *page)
-{
-	if (!vb->deflate_on_oom)
-		adjust_managed_page_count(page, 1);
-	put_page(page);
-}
-
-/* ---- inflate / deflate ---- */
-
-/* Allocate up to want 4 KiB pages into the balloon; returns how many. */
-static unsigned int vab_inflate(struct vab *vb, unsigned int want)
-{
-	LIST_HEAD(pages);
-	struct page *page;
-	unsigned int n = 0, idx = 0;
-
-	want = min_t(unsigned int, want, VAB_PFNS_MAX);
-	/* Reclaim run by this allocation must not deflate the balloon. */
-	WRITE_ONCE(vb->inflater, current);
-	WRITE_ONCE(vb->inflate_ns, ktime_get_ns());
-	for (n = 0; n + VAB_PPP <= want; n += VAB_PPP) {
-		page = balloon_page_alloc();
-		if (!page)
-			break;
-		balloon_page_push(&pages, page);
-	}
-	WRITE_ONCE(vb->inflater, NULL);
-	/* Swap-outs reclaim does for this batch are the inflation's. */
-	WRITE_ONCE(vb->inflate_ns, ktime_get_ns());
-
-	mutex_lock(&vb->lock);
-	if (!vb->chasing) {
-		/* The guest took memory back meanwhile: the host must ask again. */
-		while ((page = balloon_page_pop(&pages)))
-			put_page(page);
-		mutex_unlock(&vb->lock);
-		return 0;
-	}
-	/* Fast-deflated PFNs reach the host before any PFN reused here. */
-	vab_flush_pending_locked(vb);
-	while ((page = balloon_page_pop(&pages))) {
-		balloon_page_enqueue(&vb->bdev, page);
-		idx = vab_set_pfns(vb, idx, page);
-		if (!vb->deflate_on_oom)
-			adjust_managed_page_count(page, -1);
-	}
-	vab_tell_host(vb, vb->inflate_vq, idx);
-	vb->nr_pages += idx;
-	vb->inflated += idx;
-	vab_update_actual_locked(vb);
-	mutex_unlock(&vb->lock);
-	return idx;
-}
-
-/*
- * Take up to want 4 KiB pages off the balloon list into pages, filling
- * vb->pfns. Called with vb->lock held. Returns the number of 4 KiB pages.
- */
-static unsigned int vab_dequeue_locked(struct vab *vb, unsigned int want,
-				       struct list_head *pages)
-{
-	struct page *page;
-	unsigned int idx = 0;
-	size_t got;
-
-	want = min_t(unsigned int, want, VAB_PFNS_MAX);
-	got = balloon_page_list_dequeue(&vb->bdev, pages, want / VAB_PPP);
-	if (!got)
-		return 0;
-	list_for_each_entry(page, pages, lru)
-		idx = vab_set_pfns(vb, idx, page);
-	return idx;
-}
-
-/* Host-requested (and unload) deflate: tell the host, then free. */
-static unsigned int vab_deflate_tell_first_locked(struct vab *vb,
-						  unsigned int want)
-{
-	LIST_HEAD(pages);
-	struct page *page, *next;
-	unsigned int n;
-
-	vab_flush_pending_locked(vb);
-	n = vab_dequeue_locked(vb, want, &pages);
-	if (!n)
-		return 0;
-	vab_tell_host(vb, vb->deflate_vq, n);
-	list_for_each_entry_safe(page, next, &pages, lru) {
-		list_del(&page->lru);
-		vab_release_page(vb, page);
-	}
-	vb->nr_pages -= n;
-	return n;
-}
-
-static unsigned int vab_deflate_host(struct vab *vb, unsigned int want)
-{
-	unsigned int n;
-
-	mutex_lock(&vb->lock);
-	n = vab_deflate_tell_first_locked(vb, want);
-	vb->deflated_host += n;
-	vab_update_actual_locked(vb);
-	mutex_unlock(&vb->lock);
-	return n;
-}
-
-/*
- * Deflate under guest memory pressure (auto-deflate, OOM). Called with
- * vb->lock held, from reclaim or the OOM path: no sleeping allocations.
- *
- * Without MUST_TELL_HOST the pages go to the free lists first and their
- * PFNs wait in vb->pending; the work item tells the host afterwards. With
- * MUST_TELL_HOST the host is told before each batch is freed.
- *
- * Returns the number of guest pages (PAGE_SIZE) freed; adds the 4 KiB
- * count to *counter.
- */
-unsigned long vab_deflate_pressure_locked(struct vab *vb, unsigned long want,
-					  u64 *counter)
-{
-	LIST_HEAD(pages);
-	struct page *page, *next;
-	unsigned long done = 0;
-	unsigned int n, i;
-
-	while (done < want) {
-		n = min_t(unsigned long, want - done, VAB_PFNS_MAX);
-		if (vb->tell_first) {
-			n = vab_deflate_tell_first_locked(vb, n);
-			if (!n)
-				break;
-			done += n;
-			continue;
-		}
-		if (vb->nr_pending + n > VAB_PENDING_MAX)
-			vab_flush_pending_locked(vb);
-		n = vab_dequeue_locked(vb, n, &pages);
-		if (!n)
-			break;
-		list_for_each_entry_safe(page, next, &pages, lru) {
-			list_del(&page->lru);
-			vab_release_page(vb, page);
-		}
-		for (i = 0; i < n; i++)
-			vb->pending[vb->nr_pending++] =
-				virtio32_to_cpu(vb->vdev, vb->pfns[i]);
-		vb->nr_pages -= n;
-		done += n;
-	}
-	*counter += done;
-	/* The guest wins: stop chasing an inflate target until re-sent. */
-	if (done) {
-		WRITE_ONCE(vb->guest_won, jiffies);
-		if (vb->target_pages > vb->nr_pages)
-			vb->chasing = false;
-	}
-	if (done)
-		vab_kick_work(vb);
-	return done / VAB_PPP;
-}
-
-/* ---- following num_pages ---- */
-
-static u32 vab_read_target(struct vab *vb)
-{
-	u32 num;
-
-	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
-			&num);
-	/* Whole guest pages only. */
-	return ALIGN_DOWN(num, VAB_PPP);
-}
-
-/*
- * No inflating for this long after the guest took pages back under
- * pressure: a target the host sent while the deflate was still under way
- * is stale (it accepts what it saw, a moment ago); its next one is not.
- */
-#define VAB_WON_GRACE	HZ
-
-#define VAB_BACKOFF_MIN	(HZ / 5)
-#define VAB_BACKOFF_MAX	(5 * HZ)
-
-static void vab_size_work(struct work_struct *work)
-{
-	struct vab *vb = container_of(to_delayed_work(work), struct vab,
-				      size_work);
-	int gen = atomic_read(&vb->cfg_gen);
-	unsigned long delay = 0, won;
-	bool again = false;
-	u32 target, have;
-	unsigned int got;
-
-	mutex_lock(&vb->lock);
-	vab_flush_pending_locked(vb);
-	if (gen != vb->chase_gen) {
-		/* The host (re)sent a target: follow it. */
-		vb->chase_gen = gen;
-		vb->chasing = true;
-		vb->backoff_jiffies = 0;
-	}
-	target = vab_read_target(vb);
-	vb->target_pages = target;
-	have = vb->nr_pages;
-	if (vb->chasing && target == have)
-		vb->chasing = false;
-	vab_update_actual_locked(vb);
-	mutex_unlock(&vb->lock);
-
-	if (!READ_ONCE(vb->chasing))
-		return;
-	won = READ_ONCE(vb->guest_won);
-	if (target > have && won && time_before(jiffies, won + VAB_WON_GRACE)) {
-		/* Re-read num_pages when the grace is over. */
-		delay = won + VAB_WON_GRACE - jiffies;
-		again = true;
-	} else if (target > have) {
-		got = vab_inflate(vb, target - have);
-		if (got < min_t(u32, target - have, VAB_PFNS_MAX)) {
-			/* Out of memory for now: retry later, slower each time. */
-			vb->backoff_jiffies = clamp(vb->backoff_jiffies * 2,
-						    (unsigned long)VAB_BACKOFF_MIN,
-						    (unsigned long)VAB_BACKOFF_MAX);
-			delay = vb->backoff_jiffies;
-		} else {
-			vb->backoff_jiffies = 0;
-		}
-		again = true;
-	} else if (target < have) {
-		if (!vab_deflate_host(vb, have - target))
-			delay = HZ / 10;	/* pages isolated for migration */
-		again = true;
-	}
-	if (again)
-		vab_queue_size_work(vb, delay);
-}
-
+/* num_pages may have changed: the size work reads it (vab_balloon.c). */
 static void vab_config_changed(struct virtio_device *vdev)
 {
 	struct vab *vb = vdev->priv;
 
 	atomic_inc(&vb->cfg_gen);
-	vab_queue_size_work(vb, 0);
+	vab_kick_work(vb);
 }
 
 /* ---- stats ---- */
@@ -528,185 +179,6 @@ static int vab_report(struct page_reporting_dev_info *pr,
 	return 0;
 }
 
-/* ---- balloon compaction ---- */
-
-#ifdef CONFIG_BALLOON_COMPACTION
-/*
- * Compaction moves a balloon page: newpage joins the balloon (the host is
- * told to discard it), page leaves it (the host is told it is back). The
- * core has isolated page and locked both.
- */
-static int vab_migratepage(struct balloon_dev_info *bdev,
-			   struct page *newpage, struct page *page,
-			   enum migrate_mode mode)
-{
-	struct vab *vb = container_of(bdev, struct vab, bdev);
-	unsigned long flags;
-
-	if (!mutex_trylock(&vb->lock))
-		return -EAGAIN;
-
-	get_page(newpage);	/* the balloon's reference */
-	if (!vb->deflate_on_oom && page_zone(page) != page_zone(newpage)) {
-		adjust_managed_page_count(page, 1);
-		adjust_managed_page_count(newpage, -1);
-	}
-	spin_lock_irqsave(&bdev->pages_lock, flags);
-	balloon_page_insert(bdev, newpage);
-	bdev->isolated_pages--;
-	__count_vm_event(BALLOON_MIGRATE);
-	spin_unlock_irqrestore(&bdev->pages_lock, flags);
-
-	vab_flush_pending_locked(vb);
-	vab_tell_host(vb, vb->inflate_vq, vab_set_pfns(vb, 0, newpage));
-	vab_tell_host(vb, vb->deflate_vq, vab_set_pfns(vb, 0, page));
-	vb->migrated += VAB_PPP;
-	mutex_unlock(&vb->lock);
-
-	vab_balloon_page_gone(page);
-	put_page(page);		/* drop the balloon's reference */
-	return MIGRATEPAGE_SUCCESS;
-}
-#endif
-
-/* ---- sysfs ---- */
-
-static struct vab *vab_from_dev(struct device *dev)
-{
-	return dev_to_virtio(dev)->priv;
-}
-
-static ssize_t mode_show(struct device *dev, struct device_attribute *attr,
-			 char *buf)
-{
-	return sysfs_emit(buf, "%s\n",
-			  vab_mode_names[READ_ONCE(vab_from_dev(dev)->mode)]);
-}
-
-static ssize_t mode_store(struct device *dev, struct device_attribute *attr,
-			  const char *buf, size_t count)
-{
-	struct vab *vb = vab_from_dev(dev);
-	enum vab_mode m;
-	int err = vab_parse_mode(buf, &m);
-
-	if (err)
-		return err;
-	if (m != VAB_MODE_OFF && !vb->deflate_on_oom)
-		return -EOPNOTSUPP;	/* the device did not offer bit 2 */
-	WRITE_ONCE(vb->mode, m);
-	return count;
-}
-static DEVICE_ATTR_RW(mode);
-
-#define VAB_SHOW(name, expr)						\
-static ssize_t name##_show(struct device *dev,				\
-			   struct device_attribute *attr, char *buf)	\
-{									\
-	struct vab *vb = vab_from_dev(dev);				\
-									\
-	return sysfs_emit(buf, "%llu\n", (unsigned long long)(expr));	\
-}									\
-static DEVICE_ATTR_RO(name)
-
-VAB_SHOW(balloon_pages, READ_ONCE(vb->nr_pages));
-VAB_SHOW(target_pages, READ_ONCE(vb->target_pages));
-VAB_SHOW(pending_pages, READ_ONCE(vb->nr_pending));
-VAB_SHOW(inflated_pages, READ_ONCE(vb->inflated));
-VAB_SHOW(deflated_host_pages, READ_ONCE(vb->deflated_host));
-VAB_SHOW(deflated_auto_pages, READ_ONCE(vb->deflated_auto));
-VAB_SHOW(deflated_oom_pages, READ_ONCE(vb->deflated_oom));
-VAB_SHOW(migrated_pages, READ_ONCE(vb->migrated));
-VAB_SHOW(auto_steps, READ_ONCE(vb->au.steps));
-VAB_SHOW(auto_steps_swap, READ_ONCE(vb->au.reason[VAB_REASON_SWAP]));
-VAB_SHOW(auto_steps_priority, READ_ONCE(vb->au.reason[VAB_REASON_PRIORITY]));
-VAB_SHOW(auto_steps_cache, READ_ONCE(vb->au.reason[VAB_REASON_CACHE]));
-VAB_SHOW(auto_probes, READ_ONCE(vb->au.probes));
-VAB_SHOW(auto_none_free, READ_ONCE(vb->au.none[VAB_NONE_FREE]));
-VAB_SHOW(auto_none_cache, READ_ONCE(vb->au.none[VAB_NONE_CACHE]));
-VAB_SHOW(auto_none_rate, READ_ONCE(vb->au.none[VAB_NONE_RATE]));
-VAB_SHOW(auto_none_busy, READ_ONCE(vb->au.none[VAB_NONE_BUSY]));
-VAB_SHOW(auto_none_floor, READ_ONCE(vb->au.none[VAB_NONE_FLOOR]));
-VAB_SHOW(auto_swap_pages, READ_ONCE(vb->au.swap_seen));
-VAB_SHOW(auto_swap_inflate_pages, READ_ONCE(vb->au.swap_inflate));
-VAB_SHOW(auto_latency_last_us, READ_ONCE(vb->au.latency_last_us));
-VAB_SHOW(auto_latency_max_us, READ_ONCE(vb->au.latency_max_us));
-VAB_SHOW(auto_free_last_us, READ_ONCE(vb->au.free_last_us));
-
-/* The last decision in reclaim: what it saw and what it did (4 KiB pages). */
-static ssize_t auto_last_show(struct device *dev,
-			      struct device_attribute *attr, char *buf)
-{
-	struct vab *vb = vab_from_dev(dev);
-	struct vab_last l;
-
-	spin_lock(&vb->auto_lock);
-	l = vb->au.last;
-	spin_unlock(&vb->auto_lock);
-	return sysfs_emit(buf, "%s=%s %s prio=%d free=%lu high=%lu "
-			  "active_file=%lu inactive_file=%lu swapped=%lu\n",
-			  l.step ? "step" : "none",
-			  l.step ? vab_reason_name(l.reason) :
-				   vab_none_name(l.none),
-			  l.kswapd ? "kswapd" : "direct", l.prio,
-			  l.free * VAB_PPP, l.wmark_high * VAB_PPP,
-			  l.active_file * VAB_PPP, l.inactive_file * VAB_PPP,
-			  l.swapped);
-}
-static DEVICE_ATTR_RO(auto_last);
-
-static ssize_t features_show(struct device *dev, struct device_attribute *attr,
-			     char *buf)
-{
-	struct vab *vb = vab_from_dev(dev);
-	struct virtio_device *vdev = vb->vdev;
-
-	return sysfs_emit(buf, "%s%s%s%s\n",
-		virtio_has_feature(vdev, VIRTIO_BALLOON_F_MUST_TELL_HOST) ?
-			"must_tell_host " : "",
-		virtio_has_feature(vdev, VIRTIO_BALLOON_F_STATS_VQ) ?
-			"stats_vq " : "",
-		virtio_has_feature(vdev, VIRTIO_BALLOON_F_DEFLATE_ON_OOM) ?
-			"deflate_on_oom " : "",
-		vb->reporting ? "reporting" : "");
-}
-static DEVICE_ATTR_RO(features);
-
-static struct attribute *vab_attrs[] = {
-	&dev_attr_mode.attr,
-	&dev_attr_features.attr,
-	&dev_attr_balloon_pages.attr,
-	&dev_attr_target_pages.attr,
-	&dev_attr_pending_pages.attr,
-	&dev_attr_inflated_pages.attr,
-	&dev_attr_deflated_host_pages.attr,
-	&dev_attr_deflated_auto_pages.attr,
-	&dev_attr_deflated_oom_pages.attr,
-	&dev_attr_migrated_pages.attr,
-	&dev_attr_auto_steps.attr,
-	&dev_attr_auto_steps_swap.attr,
-	&dev_attr_auto_steps_priority.attr,
-	&dev_attr_auto_steps_cache.attr,
-	&dev_attr_auto_probes.attr,
-	&dev_attr_auto_none_free.attr,
-	&dev_attr_auto_none_cache.attr,
-	&dev_attr_auto_none_rate.attr,
-	&dev_attr_auto_none_busy.attr,
-	&dev_attr_auto_none_floor.attr,
-	&dev_attr_auto_swap_pages.attr,
-	&dev_attr_auto_swap_inflate_pages.attr,
-	&dev_attr_auto_last.attr,
-	&dev_attr_auto_latency_last_us.attr,
-	&dev_attr_auto_latency_max_us.attr,
-	&dev_attr_auto_free_last_us.attr,
-	NULL,
-};
-
-static const struct attribute_group vab_group = {
-	.name = "autoballoon",
-	.attrs = vab_attrs,
-};
-
 /* ---- probe / remove ---- */
 
 enum { VAB_VQ_INFLATE, VAB_VQ_DEFLATE, VAB_VQ_STATS, VAB_VQ_HINT,
@@ -775,23 +247,7 @@ static void vab_stop_work(struct vab *vb)
 /* Give every page back, telling the host; then reset the device. */
 static void vab_empty_and_reset(struct vab *vb)
 {
-	mutex_lock(&vb->lock);
-	vab_flush_pending_locked(vb);
-	while (vb->nr_pages) {
-		unsigned int n = vab_deflate_tell_first_locked(vb, vb->nr_pages);
-
-		if (!n) {
-			/* Pages isolated by compaction come back shortly. */
-			mutex_unlock(&vb->lock);
-			msleep(20);
-			mutex_lock(&vb->lock);
-			continue;
-		}
-		vb->deflated_host += n;
-	}
-	vab_update_actual_locked(vb);
-	mutex_unlock(&vb->lock);
-
+	vab_balloon_empty(vb);
 	virtio_reset_device(vb->vdev);
 	vb->vdev->config->del_vqs(vb->vdev);
 }
@@ -852,7 +308,6 @@ static int vab_probe(struct virtio_device *vdev)
 	spin_lock_init(&vb->auto_lock);
 	init_waitqueue_head(&vb->ack_wq);
 	atomic_set(&vb->cfg_gen, 0);
-	INIT_DELAYED_WORK(&vb->size_work, vab_size_work);
 	INIT_WORK(&vb->stats_work, vab_stats_work);
 	vb->stopping = true;
 	vb->deflate_on_oom = virtio_has_feature(vdev,
@@ -861,10 +316,7 @@ static int vab_probe(struct virtio_device *vdev)
 					    VIRTIO_BALLOON_F_MUST_TELL_HOST);
 	vb->mode = vb->deflate_on_oom ? READ_ONCE(vab_default_mode) :
 		   VAB_MODE_OFF;
-	balloon_devinfo_init(&vb->bdev);
-#ifdef CONFIG_BALLOON_COMPACTION
-	vb->bdev.migratepage = vab_migratepage;
-#endif
+	vab_balloon_init(vb);
 
 	err = -ENOMEM;
 	vb->events = kcalloc(NR_VM_EVENT_ITEMS, sizeof(*vb->events),
@@ -888,13 +340,13 @@ static int vab_probe(struct virtio_device *vdev)
 	err = vab_auto_register(vb);
 	if (err)
 		goto err_reporting;
-	err = sysfs_create_group(&vdev->dev.kobj, &vab_group);
+	err = vab_sysfs_add(vb);
 	if (err)
 		goto err_auto;
 
 	vab_start(vb);
 	dev_info(&vdev->dev, "virtio_autoballoon: mode %s%s%s\n",
-		 vab_mode_names[vb->mode],
+		 vab_mode_name(vb->mode),
 		 vb->tell_first ? ", must-tell-host" : ", fast deflate",
 		 vb->reporting ? ", free page reporting" : "");
 	return 0;
@@ -920,7 +372,7 @@ static void vab_remove(struct virtio_device *vdev)
 {
 	struct vab *vb = vdev->priv;
 
-	sysfs_remove_group(&vdev->dev.kobj, &vab_group);
+	vab_sysfs_remove(vb);
 	vab_auto_unregister(vb);
 	vab_reporting_stop(vb);
 	vab_stop_work(vb);
@@ -990,3 +442,4 @@ module_virtio_driver(vab_driver);
 
 MODULE_DESCRIPTION("Virtio balloon driver with non-eager auto-deflate");
 MODULE_LICENSE("GPL");
+

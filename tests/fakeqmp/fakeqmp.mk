@@ -11,13 +11,13 @@ FQ_SRCS      := tests/fakeqmp/fq.c
 FQ_ALIB      := $(ASAN)/libfq.a
 FQ_LIB       := $(B)/libfq.a
 
-$(call obj,$(FQ_SRCS)): CFLAGS += -Ibench
+$(call obj,$(FQ_SRCS)): AB_CPPFLAGS += -Ibench
 $(call aobj,$(FQ_SRCS)): SAN_CFLAGS += -Ibench
 
 $(FAKEQMP): $(call obj,tests/fakeqmp/fakeqmp.c) $(LIB)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -o $@ $^ $(LIBS)
+	$(Q)$(LINK) -o $@ $^ $(LIBS)
 $(FAKEQMP_ASAN): $(call aobj,tests/fakeqmp/fakeqmp.c) $(ALIB)
 	@mkdir -p $(@D)
 	$(call msg,LD-SAN,$@)

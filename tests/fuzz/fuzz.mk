@@ -26,11 +26,11 @@ FUZZ_COV_CFLAGS := -std=gnu11 -g -O1 $(WARN) -D_GNU_SOURCE -Isrc -MMD -MP \
 FUZZ_BINS     := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
 FUZZ_COV_BINS := $(addprefix $(FUZZ_DIR)/cov/fuzz_,$(FUZZ_TARGETS))
 
-$(FUZZ_DIR)/obj/%.o: %.c | deps
+$(FUZZ_DIR)/obj/%.o: %.c | deps-ready
 	@mkdir -p $(@D)
 	$(call msg,CC-FUZZ,$<)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
-$(FUZZ_DIR)/cov/obj/%.o: %.c | deps
+$(FUZZ_DIR)/cov/obj/%.o: %.c | deps-ready
 	@mkdir -p $(@D)
 	$(call msg,CC-COV,$<)
 	$(Q)$(FUZZ_CC) $(FUZZ_COV_CFLAGS) -c -o $@ $<

@@ -13,16 +13,16 @@ VAB_CHECK_BIN := $(B)/guest/workloads/vab-check
 TEST_MODULE_SRC := tests/integration/test_module.c
 TEST_MODULE := $(B)/tests/integration/test_module
 
-$(call obj,$(VAB_CHECK_SRC)): CFLAGS += -Iguest/workloads
+$(call obj,$(VAB_CHECK_SRC)): AB_CPPFLAGS += -Iguest/workloads
 $(VAB_CHECK_BIN): $(call obj,$(VAB_CHECK_SRC)) $(WORKLOAD_LIB)
 	@mkdir -p $(@D)
-	$(CC) -static -o $@ $^
+	$(LINK) -static -o $@ $^
 $(GUEST_DIR)/initrd.img: $(VAB_CHECK_BIN)
 
-$(call obj,$(TEST_MODULE_SRC)): CFLAGS += -Ibench
+$(call obj,$(TEST_MODULE_SRC)): AB_CPPFLAGS += -Ibench
 $(TEST_MODULE): $(call obj,$(TEST_MODULE_SRC)) $(HX_LIB) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(LIBS)
 
 .PHONY: check-module
 check-module: $(TEST_MODULE) $(GUEST_IMAGE) $(GUEST_MODULE_KO) $(B)/autoballoond

@@ -14,7 +14,7 @@
  *                      SIGKILLed; its guard removes all of it
  *
  * Exit 77 (skip) when not root or without memory cgroups. Run from the top of
- * the tree after `make` (uses build/guest and build/run).
+ * the tree after `make programs` (uses build/guest and build/run).
  */
 #include <setjmp.h>
 #include <stdarg.h>
