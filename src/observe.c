@@ -112,11 +112,7 @@ void obs_fill(struct policy_vm *p, const struct vm_obs *o, const struct obs_cont
 	p->active = c->ready;
 	p->stats_valid = false;
 	p->resident_valid = false;
-	/* measured by the host: no guest sample needed */
-	p->refault_valid = recent(o->refault_ms, c->stale_ms, now);
-	p->refault_pps = o->refault_rate.read_pps + o->refault_rate.swapin_pps;
-	p->refault_swapin_pps = o->refault_rate.swapin_pps;
-	p->refault_ms = o->refault_ms;
+	p->refault_valid = false;
 	/* stats are on and the guest reports, just no usable sample yet */
 	p->stats_expected = !fresh && c->stats_supported &&
 			    (recent(o->adopted_ms, c->stale_ms, now) ||
@@ -143,5 +139,14 @@ void obs_fill(struct policy_vm *p, const struct vm_obs *o, const struct obs_cont
 	p->resident_bytes = o->resident_bytes;
 	p->swapped_bytes = o->swapped_bytes;
 	p->free_reporting = c->free_reporting;
+	/*
+	 * Refaults are measured by the host, but judged only with a sample: a
+	 * guest that has not reported yet is booting, and what it reads it
+	 * has never held.
+	 */
+	p->refault_valid = recent(o->refault_ms, c->stale_ms, now);
+	p->refault_pps = o->refault_rate.read_pps + o->refault_rate.swapin_pps;
+	p->refault_swapin_pps = o->refault_rate.swapin_pps;
+	p->refault_ms = o->refault_ms;
 	p->stats_valid = true;
 }

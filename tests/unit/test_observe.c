@@ -125,19 +125,26 @@ static void test_fill_stale_and_booting(void **state)
 	assert_false(p.resident_valid);
 }
 
-static void test_fill_refaults_without_sample(void **state)
+static void test_fill_refaults_need_a_sample(void **state)
 {
 	struct policy_vm p = { .max_bytes = M(1024), .target_bytes = M(1024) };
-	struct vm_obs o = { .actual = M(1024), .refault_ms = 20000,
-			    .refault_rate = { .read_pps = 300, .swapin_pps = 100 } };
+	struct vm_obs o = obs_at(20000, M(1024), M(500));
 
-	/* host-measured: valid without any guest sample */
+	o.refault_ms = 20000;
+	o.refault_rate = (struct refault_rate){ .read_pps = 300, .swapin_pps = 100 };
 	obs_fill(&p, &o, &ctx, 21000);
-	assert_false(p.stats_valid);
 	assert_true(p.refault_valid);
 	assert_true(p.refault_pps == 400);
 	assert_true(p.refault_swapin_pps == 100);
+	/* no usable sample (a booting guest): not judged */
+	o.stats_rx_ms = 0;
+	obs_fill(&p, &o, &ctx, 21000);
+	assert_false(p.stats_valid);
+	assert_false(p.refault_valid);
+	/* an old measurement is not used either */
+	o.stats_rx_ms = 26000;
 	obs_fill(&p, &o, &ctx, 26000);
+	assert_true(p.stats_valid);
 	assert_false(p.refault_valid);
 }
 
@@ -148,7 +155,7 @@ int main(void)
 		cmocka_unit_test(test_hist_drops_oldest),
 		cmocka_unit_test(test_fill_corrects_for_moves),
 		cmocka_unit_test(test_fill_stale_and_booting),
-		cmocka_unit_test(test_fill_refaults_without_sample),
+		cmocka_unit_test(test_fill_refaults_need_a_sample),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
