@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * policy_ref.c - reference policies, for comparison in the benchmark. They
- * follow the published descriptions in REFERENCE.md (not the projects' code):
+ * follow the projects' published descriptions (Proxmox VE's AutoBalloon,
+ * oVirt MOM's balloon policy), not their code:
  *
  * proxmox: every 10 s, goal = 80% of host total - host used; |goal| < 10 MiB
  *   does nothing. A positive goal is shared out by shares (weight) to VMs

@@ -334,12 +334,14 @@ struct vm_value vm_value(const struct vm *v, enum vm_num n, uint64_t stale_ms, u
 {
 	bool fresh = obs_fresh(&v->obs, stale_ms, now);
 	bool ready = session_state(v->session) == SESSION_READY;
+	/* max is the boot size unless configured: unknown before the VMM says */
+	bool sized = v->cfg.max.set || session_info(v->session)->boot_bytes;
 
 	switch (n) {
 	case VN_MAX:
-		return u64(true, v->pol.max_bytes);
+		return u64(sized, v->pol.max_bytes);
 	case VN_MIN:
-		return u64(true, v->pol.min_bytes);
+		return u64(sized, v->pol.min_bytes);
 	case VN_TARGET:
 		return u64(ready, v->pol.target_bytes);
 	case VN_ACTUAL:

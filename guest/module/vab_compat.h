@@ -2,8 +2,8 @@
 /*
  * vab_compat.h - kernel API differences after 6.1.
  *
- * Only Debian's 6.1 is built and tested here; the other branches follow the
- * API changes named in shared/REFERENCE.md and are compile-untested.
+ * Only Debian's 6.1 is built and tested; the other branches follow the
+ * kernel's API changes as its changelogs name them and are compile-untested.
  */
 #ifndef VAB_COMPAT_H
 #define VAB_COMPAT_H
