@@ -69,7 +69,7 @@ AB_CFLAGS   := -std=gnu11 $(WARN) -MMD -MP
 SAN_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 SAN_LDFLAGS := -fsanitize=address,undefined
-LIBS := -ljansson -linih -lmicrohttpd -lsystemd -lm
+LIBS := -ljansson -linih -lmicrohttpd -lsystemd -lvirt -lm
 # Link a release program: $(LINK) -o $@ $^ $(LIBS)
 LINK = $(CC) $(CFLAGS) $(LDFLAGS)
 

@@ -39,6 +39,7 @@ void config_init_defaults(struct daemon_config *c)
 	c->restore_timeout_ms = 10000;
 
 	snprintf(c->proc_dir, sizeof(c->proc_dir), "/proc");
+	snprintf(c->libvirt_pid_dir, sizeof(c->libvirt_pid_dir), "/run/libvirt/qemu");
 	c->pressure = PRESSURE_MODE_AUTO;
 	c->psi_stall_us = 100000;
 	c->psi_window_us = 1000000;
@@ -71,6 +72,7 @@ enum key_type {
 	K_DOUBLE,
 	K_BOOL,
 	K_PATH,		/* char[PATH_MAX] */
+	K_URI,		/* char[256], no spaces */
 	K_STR64,	/* char[64] */
 	K_POLICY,
 	K_LOGLEVEL,
@@ -80,7 +82,7 @@ enum key_type {
 	K_QOMPATH,	/* char[256] */
 };
 
-enum section { S_DAEMON, S_HOST, S_POLICY, S_DEFAULTS, S_VM };
+enum section { S_DAEMON, S_HOST, S_POLICY, S_LIBVIRT, S_DEFAULTS, S_VM };
 
 struct key {
 	enum section section;
@@ -136,6 +138,9 @@ static const struct key keys[] = {
 	{ S_POLICY, "lead", K_DURATION, PP(lead_ms), 0, 60000 },
 	{ S_POLICY, "residency", K_BOOL, PP(residency), 0, 0 },
 	{ S_POLICY, "boot_room", K_BOOL, PP(boot_room), 0, 0 },
+
+	{ S_LIBVIRT, "uri", K_URI, DC(libvirt_uri), 0, 0 },
+	{ S_LIBVIRT, "pid_dir", K_PATH, DC(libvirt_pid_dir), 0, 0 },
 
 	{ S_VM, "qmp", K_PATH, VC(qmp_path), 0, 0 },
 	{ S_VM, "min", K_SIZE, VC(min), 0, 0 },
@@ -305,6 +310,10 @@ static const char *parse_value(const struct key *k, void *base, const char *valu
 		return set_string(f, PATH_MAX, value) < 0 ? "path too long" : NULL;
 	case K_STR64:
 		return set_string(f, 64, value) < 0 ? "value too long" : NULL;
+	case K_URI:
+		if (!value[0] || strpbrk(value, " \t"))
+			return "expected a URI such as qemu:///system";
+		return set_string(f, 256, value) < 0 ? "URI too long" : NULL;
 	case K_QOMPATH:
 		if (value[0] != '/')
 			return "expected a QOM path starting with /";
@@ -426,6 +435,8 @@ static int on_key(void *user, const char *section, const char *name,
 		sec = S_HOST;
 	} else if (strcmp(section, "policy") == 0) {
 		sec = S_POLICY;
+	} else if (strcmp(section, "libvirt") == 0) {
+		sec = S_LIBVIRT;
 	} else if (strcmp(section, "defaults") == 0) {
 		sec = S_DEFAULTS;
 	} else if (strncmp(section, "vm", 2) == 0 &&
@@ -433,7 +444,7 @@ static int on_key(void *user, const char *section, const char *name,
 		sec = S_VM;
 	} else {
 		add_err(p, section, NULL,
-			"unknown section (expected daemon, host, policy, defaults or \"vm NAME\")");
+			"unknown section (expected daemon, host, policy, libvirt, defaults or \"vm NAME\")");
 		return 1;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
@@ -580,9 +591,11 @@ static void validate_vm(struct parse_ctx *p, const struct vm_config *v)
 	unsigned line;
 
 	snprintf(section, sizeof(section), "vm %s", v->name);
-	if (!v->qmp_path[0])
+	/* without qmp: the libvirt domain of that name (or UUID) */
+	if (!v->qmp_path[0] && !p->cfg->libvirt_uri[0])
 		add_err_at(p, v->line, section, "qmp",
-			   "missing: the VM's QMP socket path is required");
+			   "missing: the VM's QMP socket path is required "
+			   "(or a [libvirt] uri, for the domain of this name)");
 	if (v->min.set && v->max.set && !v->min.pct_x100 && !v->max.pct_x100 &&
 	    v->min.bytes > v->max.bytes) {
 		key = later_key(v->key_line.min, "min", v->key_line.max, "max", &line);
@@ -661,9 +674,10 @@ static int parse_common(struct parse_ctx *p, ini_reader reader)
 	if (c->reconnect_min_ms > c->reconnect_max_ms)
 		add_pair_err(p, S_DAEMON, "reconnect_min", "reconnect_max",
 			     "reconnect_min is above reconnect_max");
-	if (c->nvms == 0 && !c->qmp_dir[0])
+	if (c->nvms == 0 && !c->qmp_dir[0] && !c->libvirt_uri[0])
 		add_err_at(p, line_of(p, S_DAEMON, "qmp_dir"), "daemon", "qmp_dir",
-			   "no [vm NAME] sections and no qmp_dir: nothing to manage");
+			   "no [vm NAME] sections, no qmp_dir and no [libvirt] uri: "
+			   "nothing to manage");
 	return p->nerr ? -EINVAL : 0;
 }
 

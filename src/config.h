@@ -76,6 +76,10 @@ struct daemon_config {
 	struct size_spec host_low;	/* % of host total */
 	struct size_spec host_high;
 
+	/* [libvirt] */
+	char libvirt_uri[256];		/* "" = no libvirt backend */
+	char libvirt_pid_dir[PATH_MAX];	/* where libvirt keeps its QEMUs' pidfiles */
+
 	/* [policy] */
 	struct policy_params params;	/* host low/high resolved each round */
 

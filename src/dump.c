@@ -72,6 +72,7 @@ static json_t *vm_json(const struct manager *m, const struct vm *v, bool status_
 		(json_int_t)(p->cooldown_until_ms > now ? p->cooldown_until_ms - now : 0)));
 	if (status_only)
 		return o;
+	json_object_set_new(o, "backend", json_string(v->session->be->name));
 	session_dump(v->session, o);
 	json_object_set_new(o, "from_qmp_dir", json_boolean(v->from_dir));
 	json_object_set_new(o, "balloon_path", json_string(si->balloon));

@@ -22,6 +22,7 @@
 #include "hostwatch.h"
 #include "log.h"
 #include "loop.h"
+#include "lvconn.h"
 #include "observe.h"
 #include "qmpdir.h"
 #include "session_qmp.h"
@@ -56,6 +57,7 @@ struct manager {
 	uint64_t last_round_ms;
 
 	struct qmp_dir *qdir;
+	struct lv_conn *lv;
 
 	bool paused;
 	bool shutting_down;
@@ -85,7 +87,7 @@ static int add_vm(struct manager *m, const struct vm_config *cfg, bool from_dir,
 
 	for (size_t i = 0; i < m->nvms; i++) {
 		if (strcmp(m->vms[i]->cfg.name, cfg->name) == 0 ||
-		    strcmp(m->vms[i]->cfg.qmp_path, cfg->qmp_path) == 0)
+		    (cfg->qmp_path[0] && strcmp(m->vms[i]->cfg.qmp_path, cfg->qmp_path) == 0))
 			return -EEXIST;
 	}
 	arr = realloc(m->vms, (m->nvms + 1) * sizeof(*arr));
@@ -102,7 +104,8 @@ static int add_vm(struct manager *m, const struct vm_config *cfg, bool from_dir,
 	m->pol[m->nvms] = &v->pol;
 	m->vms[m->nvms++] = v;
 	m->counters.vms_added++;
-	log_info(m->log, "vm %s: added (%s%s)", cfg->name, cfg->qmp_path,
+	log_info(m->log, "vm %s: added (%s%s)", cfg->name,
+		 cfg->qmp_path[0] ? cfg->qmp_path : "libvirt domain",
 		 from_dir ? ", found in qmp_dir" : "");
 	return 0;
 }
@@ -176,6 +179,75 @@ static void stop_qmp_dir(struct manager *m)
 {
 	qmp_dir_stop(m->qdir);
 	m->qdir = NULL;
+}
+
+/* ------------------------------------------------------------ libvirt */
+
+/* A [vm] section without qmp names a domain by name or UUID. */
+static const struct vm_config *domain_config(const struct manager *m, const char *name,
+					     const char *uuid)
+{
+	const struct vm_config *vc = config_find_vm(m->cfg, name);
+
+	if ((!vc || vc->qmp_path[0]) && uuid[0])
+		vc = config_find_vm(m->cfg, uuid);
+	return vc && !vc->qmp_path[0] ? vc : NULL;
+}
+
+static void on_domain_found(void *owner, const char *name, const char *uuid)
+{
+	struct manager *m = owner;
+	const struct vm_config *dc = domain_config(m, name, uuid);
+	struct vm_config vc;
+
+	if (find_vm(m, name))
+		return;
+	if (dc)
+		vc = *dc;
+	else
+		config_vm_from_defaults(m->cfg, name, "", &vc);
+	snprintf(vc.name, sizeof(vc.name), "%s", name);
+	add_vm(m, &vc, false, 0);
+}
+
+static void on_domain_lost(void *owner, const char *name)
+{
+	struct manager *m = owner;
+
+	for (size_t i = 0; i < m->nvms; i++) {
+		if (m->vms[i]->from_libvirt && strcmp(m->vms[i]->cfg.name, name) == 0) {
+			remove_vm_at(m, i, "domain stopped");
+			return;
+		}
+	}
+}
+
+static const struct lv_conn_ops lv_ops = {
+	.found = on_domain_found,
+	.lost = on_domain_lost,
+};
+
+static int start_libvirt(struct manager *m)
+{
+	int r;
+
+	if (!m->cfg->libvirt_uri[0])
+		return 0;
+	r = lv_conn_start(m->loop, m->log, m->cfg->libvirt_uri, &lv_ops, m, &m->lv);
+	m->env.lv = m->lv;
+	return r;
+}
+
+static void stop_libvirt(struct manager *m)
+{
+	for (size_t i = 0; i < m->nvms;) {
+		if (m->vms[i]->from_libvirt)
+			remove_vm_at(m, i, "libvirt connection closed");
+		else
+			i++;
+	}
+	lv_conn_stop(m->lv);
+	m->lv = m->env.lv = NULL;
 }
 
 /* ------------------------------------------------------------ policy round */
@@ -308,8 +380,9 @@ static void housekeeping(struct manager *m)
 		struct vm *v = m->vms[i];
 
 		vm_housekeeping(v, now);
-		/* A VM found in qmp_dir whose QEMU is gone is dropped. */
-		if (v->from_dir && session_state(v->session) == SESSION_GONE) {
+		/* A VM found in qmp_dir or libvirt whose QEMU is gone is dropped. */
+		if ((v->from_dir || v->from_libvirt) &&
+		    session_state(v->session) == SESSION_GONE) {
 			remove_vm_at(m, i, "QEMU gone");
 			continue;
 		}
@@ -394,6 +467,7 @@ void manager_free(struct manager *m)
 	loop_remove(m->round_timer);
 	host_watch_close(&m->host);
 	stop_qmp_dir(m);
+	lv_conn_stop(m->lv);
 	free(m);
 }
 
@@ -420,9 +494,16 @@ int manager_start(struct manager *m)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < m->cfg->nvms; i++) {
+		if (!m->cfg->vms[i].qmp_path[0])
+			continue;	/* a libvirt domain's settings */
 		r = add_vm(m, &m->cfg->vms[i], false, 0);
 		if (r < 0)
 			return r;
+	}
+	r = start_libvirt(m);
+	if (r < 0) {
+		log_err(m->log, "libvirt: %s: %s", m->cfg->libvirt_uri, strerror(-r));
+		return r;
 	}
 	r = start_qmp_dir(m);
 	if (r < 0) {
@@ -452,6 +533,7 @@ int manager_reload(struct manager *m, struct daemon_config *cfg)
 			    old->psi_stall_us != cfg->psi_stall_us ||
 			    old->psi_window_us != cfg->psi_window_us;
 	bool dir_changed = strcmp(old->qmp_dir, cfg->qmp_dir) != 0;
+	bool lv_changed = strcmp(old->libvirt_uri, cfg->libvirt_uri) != 0;
 	int r;
 
 	/* Swap the configuration contents in place: VMs keep pointing at m->cfg. */
@@ -469,6 +551,18 @@ int manager_reload(struct manager *m, struct daemon_config *cfg)
 			i++;
 			continue;
 		}
+		if (v->from_libvirt) {
+			/* its settings may have changed; the domain stays */
+			char uuid[1] = "";
+			const struct vm_config *dc = domain_config(m, v->cfg.name, uuid);
+
+			if (dc) {
+				v->cfg = *dc;
+				vm_resolve_sizes(v);
+			}
+			i++;
+			continue;
+		}
 		if (!nc || strcmp(nc->qmp_path, v->cfg.qmp_path) != 0) {
 			if (vm_ready(v) && v->pol.target_bytes < v->pol.max_bytes)
 				vm_send_target(v, v->pol.max_bytes, REASON_BOUNDS, false);
@@ -480,8 +574,14 @@ int manager_reload(struct manager *m, struct daemon_config *cfg)
 		i++;
 	}
 	for (size_t i = 0; i < old->nvms; i++)
-		if (!find_vm(m, old->vms[i].name))
+		if (old->vms[i].qmp_path[0] && !find_vm(m, old->vms[i].name))
 			add_vm(m, &old->vms[i], false, 0);
+	if (lv_changed) {
+		stop_libvirt(m);
+		r = start_libvirt(m);
+		if (r < 0)
+			log_err(m->log, "libvirt: %s: %s", old->libvirt_uri, strerror(-r));
+	}
 	if (dir_changed) {
 		stop_qmp_dir(m);
 		r = start_qmp_dir(m);

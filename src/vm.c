@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "session_libvirt.h"
 #include "session_qmp.h"
 #include "util.h"
 
@@ -256,6 +257,7 @@ struct vm *vm_new(const struct vm_env *env, const struct vm_config *cfg, bool fr
 		  uint64_t connect_at_ms)
 {
 	struct vm *v = calloc(1, sizeof(*v));
+	int r;
 
 	if (!v)
 		return NULL;
@@ -265,8 +267,16 @@ struct vm *vm_new(const struct vm_env *env, const struct vm_config *cfg, bool fr
 	v->log.log = env->log;
 	v->log.name = v->cfg.name;
 	v->pol.state = VM_OK;
-	if (session_qmp_new(env->loop, env->cfg, &v->cfg, &v->log, &vm_session_ops, v,
-			    connect_at_ms, &v->session) < 0) {
+	v->from_libvirt = !cfg->qmp_path[0];
+	if (!v->from_libvirt)
+		r = session_qmp_new(env->loop, env->cfg, &v->cfg, &v->log, &vm_session_ops, v,
+				    connect_at_ms, &v->session);
+	else if (env->lv)
+		r = session_libvirt_new(env->lv, env->cfg, &v->cfg, &v->log, &vm_session_ops, v,
+					&v->session);
+	else
+		r = -EINVAL;
+	if (r < 0) {
 		free(v);
 		return NULL;
 	}

@@ -20,6 +20,7 @@
 #include "vmlog.h"
 
 struct loop;
+struct lv_conn;
 struct vm;
 
 /* What a VM tells its owner (the manager). */
@@ -37,6 +38,7 @@ struct vm_env {
 	const struct daemon_config *cfg;
 	const struct policy_params *params;
 	const char *proc_dir;
+	struct lv_conn *lv;		/* libvirt, when configured (NULL: none) */
 	void (*event)(void *owner, struct vm *v, enum vm_event ev);
 	void *owner;
 };
@@ -45,6 +47,7 @@ struct vm {
 	const struct vm_env *env;
 	struct vm_config cfg;
 	bool from_dir;			/* found in qmp_dir (dropped when it goes) */
+	bool from_libvirt;		/* a libvirt domain (dropped when it stops) */
 	struct vm_log log;
 	struct session *session;
 
@@ -70,7 +73,10 @@ struct vm {
 	uint64_t guest_deflations;
 };
 
-/* A VM managed through a QMP session; the first connection at connect_at_ms. */
+/*
+ * A VM: a libvirt domain when cfg has no QMP socket (env->lv set), else a
+ * QEMU through its QMP socket, first tried at connect_at_ms.
+ */
 struct vm *vm_new(const struct vm_env *env, const struct vm_config *cfg, bool from_dir,
 		  uint64_t connect_at_ms);
 void vm_free(struct vm *v);

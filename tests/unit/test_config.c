@@ -155,7 +155,7 @@ static void test_bad(void **state)
 		  "bad.conf:2: [policy] swapin_threshold: replaced by refault_threshold" },
 		{ "[daemon]\nlog_level = chatty\n", "bad.conf:2: [daemon] log_level" },
 		{ "[host]\nvmpressure_level = huge\n", "bad.conf:2: [host] vmpressure_level" },
-		{ "[daemon]\n", "no [vm NAME] sections and no qmp_dir" },
+		{ "[daemon]\n", "no [vm NAME] sections, no qmp_dir and no [libvirt] uri" },
 		{ "just some text\n", "bad.conf:1: [?]: syntax error" },
 		{ "[vm a]\nqmp = /x\nballoon_path = machine/x\n", "bad.conf:3: [vm a] balloon_path" },
 	};
@@ -215,10 +215,10 @@ static void test_cross_key_lines(void **state)
 		{ "[vm a]\nqmp = /x\n[vm b]\nweight = 5\nqmp = /x\n",
 		  "x.conf:5: [vm b] qmp: same socket as [vm a]\n" },
 		{ "[vm a]\nmin = 1G\n", "x.conf:1: [vm a] qmp: missing: the VM's QMP socket path "
-		  "is required\n" },
+		  "is required (or a [libvirt] uri, for the domain of this name)\n" },
 		{ "[daemon]\ntick = 1s\nqmp_dir =\n",
-		  "x.conf:3: [daemon] qmp_dir: no [vm NAME] sections and no qmp_dir: nothing to "
-		  "manage\n" },
+		  "x.conf:3: [daemon] qmp_dir: no [vm NAME] sections, no qmp_dir and no "
+		  "[libvirt] uri: nothing to manage\n" },
 		/* the parser's own: a header without "]" is said so, its keys kept */
 		{ "[vm a]\nqmp = /x\n[host\nlow = 5%\n",
 		  "x.conf:3: [host]: section header without its closing \"]\"\n" },
@@ -331,8 +331,8 @@ static void test_example_file(void **state)
 	assert_true(len > 1000);
 	config_init_defaults(&c);
 	assert_int_not_equal(config_load_string("example", text, &c, err, sizeof(err)), 0);
-	assert_string_equal(err, "example: [daemon] qmp_dir: no [vm NAME] sections and no "
-			    "qmp_dir: nothing to manage\n");
+	assert_string_equal(err, "example: [daemon] qmp_dir: no [vm NAME] sections, no "
+			    "qmp_dir and no [libvirt] uri: nothing to manage\n");
 	config_free(&c);
 	with_vm = calloc(1, len + 64);
 	snprintf(with_vm, len + 64, "%s\n[vm x]\nqmp = /run/x.qmp\n", text);
@@ -395,6 +395,39 @@ static void test_sizes_and_durations(void **state)
 	assert_int_not_equal(parse_duration_ms("2 hours", &v), 0);
 }
 
+/* [libvirt]: a [vm] without qmp is the domain of that name. */
+static void test_libvirt_section(void **state)
+{
+	struct daemon_config c;
+	char err[2048];
+
+	config_init_defaults(&c);
+	assert_string_equal(c.libvirt_pid_dir, "/run/libvirt/qemu");
+	assert_int_equal(config_load_string("lv.conf", "[libvirt]\nuri = qemu:///system\n"
+					    "[vm web]\nmax = 2G\nweight = 3\n", &c, err,
+					    sizeof(err)), 0);
+	assert_string_equal(c.libvirt_uri, "qemu:///system");
+	assert_int_equal(c.nvms, 1);
+	assert_string_equal(c.vms[0].qmp_path, "");
+	config_free(&c);
+	/* alone it manages every running domain */
+	config_init_defaults(&c);
+	assert_int_equal(config_load_string("lv.conf", "[libvirt]\nuri = qemu:///system\n",
+					    &c, err, sizeof(err)), 0);
+	config_free(&c);
+	/* without it a [vm] needs its socket */
+	config_init_defaults(&c);
+	assert_int_not_equal(config_load_string("lv.conf", "[vm web]\nmax = 2G\n", &c, err,
+						sizeof(err)), 0);
+	assert_non_null(strstr(err, "lv.conf:1: [vm web] qmp: missing"));
+	config_free(&c);
+	config_init_defaults(&c);
+	assert_int_not_equal(config_load_string("lv.conf", "[libvirt]\nuri = qemu :///x\n",
+						&c, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "lv.conf:2: [libvirt] uri: expected a URI"));
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_example_file),
+		cmocka_unit_test(test_libvirt_section),
 		cmocka_unit_test(test_sizes_and_durations),
 	};
 
