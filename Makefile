@@ -135,7 +135,7 @@ programs: $(PROGRAMS)
 # `make check`: every step in CHECK_STEPS, fast ones first; a failing step
 # fails check (after the others ran). Steps not named here run last.
 CHECK_ORDER := check-unit check-fault check-fuzz check-lint check-valgrind check-module-sparse \
-	check-guest check-daemon check-module check-faults-qemu check-bench
+	check-guest check-daemon check-libvirt check-module check-faults-qemu check-bench
 check: programs
 	@scripts/run-checks $(filter $(CHECK_STEPS),$(CHECK_ORDER)) \
 		$(filter-out $(CHECK_ORDER),$(CHECK_STEPS))

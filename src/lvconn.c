@@ -91,6 +91,10 @@ static void list_domains(struct lv_conn *c)
 	virDomainPtr *doms = NULL;
 	int n = virConnectListAllDomains(c->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
 
+	if (n < 0)
+		log_warn(c->log, "libvirt: cannot list domains: %s", lv_error());
+	else
+		log_debug(c->log, "libvirt: %d running domain(s)", n);
 	for (int i = 0; i < n; i++) {
 		char uuid[VIR_UUID_STRING_BUFLEN] = "";
 		const char *name = virDomainGetName(doms[i]);
@@ -172,8 +176,7 @@ int lv_conn_start(struct loop *l, const struct logger *log, const char *uri,
 		return r;
 	}
 	*ret = c;
-	on_timer(c->timer, 1, c);	/* the first attempt now; failing, later */
-	return 0;
+	return loop_timer_arm(c->timer, 1, 0);	/* the first attempt from the loop */
 }
 
 void lv_conn_stop(struct lv_conn *c)

@@ -207,7 +207,8 @@ static void on_domain_found(void *owner, const char *name, const char *uuid)
 	else
 		config_vm_from_defaults(m->cfg, name, "", &vc);
 	snprintf(vc.name, sizeof(vc.name), "%s", name);
-	add_vm(m, &vc, false, 0);
+	if (add_vm(m, &vc, false, 0) < 0)
+		log_err(m->log, "vm %s: cannot manage the domain", name);
 }
 
 static void on_domain_lost(void *owner, const char *name)
