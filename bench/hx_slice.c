@@ -283,31 +283,57 @@ static int v2_enable_io(const char *mem_path)
 	return hxu_write_text(path, "+io");
 }
 
-int hx_slice_set_io_limits(struct hx_slice *s, unsigned maj, unsigned min,
-			   const struct hx_io_limits *l)
+/* v2: one io.max line in the slice itself ("max" for no limit). */
+static int v2_set_io_max(struct hx_slice *s, unsigned maj, unsigned min,
+			 const struct hx_io_limits *l)
 {
-	char path[PATH_MAX + 64], val[160];
 	const uint64_t v[4] = { l->read_bps, l->write_bps, l->read_iops,
 				l->write_iops };
+	char path[PATH_MAX + 64], val[160], lim[4][24];
+	int r = v2_enable_io(s->mem_path);
+	if (r)
+		return r;
+	snprintf(s->io_dir, sizeof(s->io_dir), "%s", s->mem_path);
+	for (int i = 0; i < 4; i++) {
+		if (v[i])
+			snprintf(lim[i], sizeof(lim[i]), "%" PRIu64, v[i]);
+		else
+			snprintf(lim[i], sizeof(lim[i]), "max");
+	}
+	snprintf(path, sizeof(path), "%s/io.max", s->io_dir);
+	snprintf(val, sizeof(val), "%u:%u rbps=%s wbps=%s riops=%s wiops=%s",
+		 maj, min, lim[0], lim[1], lim[2], lim[3]);
+	return hxu_write_text(path, val);
+}
+
+int hxu_blkio_set_limits(const char *dir, unsigned maj, unsigned min,
+			 const struct hx_io_limits *l)
+{
+	static const char *const files[4] = {
+		"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
+		"blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device",
+	};
+	const uint64_t v[4] = { l->read_bps, l->write_bps, l->read_iops,
+				l->write_iops };
+	char path[PATH_MAX + 64], val[64];
+	int r = 0;
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		snprintf(val, sizeof(val), "%u:%u %" PRIu64, maj, min, v[i]);
+		int w = hxu_write_text(path, val);
+		if (w && !r)
+			r = w;
+	}
+	return r;
+}
+
+/* v1: the blkio twin (made on first use) and the root group. */
+static int v1_set_blkio(struct hx_slice *s, unsigned maj, unsigned min,
+			const struct hx_io_limits *l)
+{
 	int r;
 
-	if (s->version == HX_CG_V2) {
-		char lim[4][24];
-		r = v2_enable_io(s->mem_path);
-		if (r)
-			return r;
-		snprintf(s->io_dir, sizeof(s->io_dir), "%s", s->mem_path);
-		for (int i = 0; i < 4; i++) {
-			if (v[i])
-				snprintf(lim[i], sizeof(lim[i]), "%" PRIu64, v[i]);
-			else
-				snprintf(lim[i], sizeof(lim[i]), "max");
-		}
-		snprintf(path, sizeof(path), "%s/io.max", s->io_dir);
-		snprintf(val, sizeof(val), "%u:%u rbps=%s wbps=%s riops=%s wiops=%s",
-			 maj, min, lim[0], lim[1], lim[2], lim[3]);
-		return hxu_write_text(path, val);
-	}
 	if (!s->blkio_root[0])
 		return -EOPNOTSUPP;
 	if (!s->io_dir[0]) {
@@ -324,28 +350,24 @@ int hx_slice_set_io_limits(struct hx_slice *s, unsigned maj, unsigned min,
 		}
 		snprintf(s->io_dir, sizeof(s->io_dir), "%s", dir);
 	}
-	static const char *const files[4] = {
-		"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
-		"blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device",
-	};
 	/*
 	 * v1 charges swap-out writeback to the root group: a page's memory
 	 * cgroup has no blkio twin in another hierarchy. The root group gets
 	 * the same limits on this device, which only the bench uses.
 	 */
-	const char *dirs[2] = { s->io_dir, s->blkio_root };
-	for (int d = 0; d < 2; d++) {
-		for (int i = 0; i < 4; i++) {
-			snprintf(path, sizeof(path), "%s/%s", dirs[d], files[i]);
-			snprintf(val, sizeof(val), "%u:%u %" PRIu64, maj, min, v[i]);
-			r = hxu_write_text(path, val);	/* 0 removes that limit */
-			if (r)
-				return r;
-		}
-	}
-	return 0;
+	r = hxu_blkio_set_limits(s->io_dir, maj, min, l);
+	if (r)
+		return r;
+	return hxu_blkio_set_limits(s->blkio_root, maj, min, l);
 }
 
+int hx_slice_set_io_limits(struct hx_slice *s, unsigned maj, unsigned min,
+			   const struct hx_io_limits *l)
+{
+	if (s->version == HX_CG_V2)
+		return v2_set_io_max(s, maj, min, l);
+	return v1_set_blkio(s, maj, min, l);
+}
 
 int hx_slice_io_stats(const struct hx_slice *s, unsigned maj, unsigned min,
 		      struct hx_io_stats *ret)

@@ -2,7 +2,7 @@
 /*
  * hx_util.h - what the harness's source files share beyond harness.h:
  * small file and process helpers, and the few internals one file offers
- * another (defaults, a slice's cgroup.procs files). Not part
+ * another (defaults, a slice's cgroup.procs files, blkio limits). Not part
  * of the harness API. Return 0 or a negative errno like the rest.
  */
 #ifndef AB_HX_UTIL_H
@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct hx_io_limits;
 struct hx_slice;
 
 #define HXU_DEFAULT_IMAGE_DIR "build/guest"
@@ -51,5 +52,13 @@ int hxu_run_prog(const char *prog, char *const argv[]);
 #define HXU_PROCS_PATH_MAX (PATH_MAX + 32)
 void hxu_slice_procs_paths(const struct hx_slice *s,
 			   char p[HXU_SLICE_PROCS][HXU_PROCS_PATH_MAX]);
+
+/*
+ * v1: write L's four limits on device MAJ:MIN into the blkio.throttle.*
+ * files of cgroup DIR (0 removes that limit). Every file is written; the
+ * first error is returned.
+ */
+int hxu_blkio_set_limits(const char *dir, unsigned maj, unsigned min,
+			 const struct hx_io_limits *l);
 
 #endif
