@@ -218,14 +218,9 @@ static int vm_build_argv(const struct hx_vm_opts *o, struct hx_vm *vm,
 	return a->oom ? -ENOMEM : 0;
 }
 
-int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
+/* The options hx_vm_start() refuses before it does anything. */
+static int vm_check_opts(const struct hx_vm_opts *o)
 {
-	const char *run_dir = o->run_dir ? o->run_dir : DEFAULT_RUN_DIR;
-	const char *image_dir = o->image_dir ? o->image_dir : HXU_DEFAULT_IMAGE_DIR;
-	const char *qemu = o->qemu ? o->qemu : HXU_DEFAULT_QEMU;
-	char path[PATH_MAX];
-	int r;
-
 	if (o->workload && !valid_word(o->workload, false))
 		return -EINVAL;
 	if (o->args && !valid_word(o->args, true))
@@ -235,14 +230,23 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 		return -EINVAL;
 	if (o->guest_swap && !o->swap_disk_mib)
 		return -EINVAL;
-	char kernel[PATH_MAX];
+	return 0;
+}
+
+/* The kernel to boot into `kernel` (see hx_vm_opts.kernel); it and
+ * IMAGE_DIR/initrd.img must be readable. */
+static int vm_find_image(const struct hx_vm_opts *o, const char *image_dir,
+			 char *kernel, size_t len)
+{
+	char path[PATH_MAX];
+
 	if (o->kernel) {
-		if (hxu_fmt_path(kernel, sizeof(kernel), "%s", o->kernel))
+		if (hxu_fmt_path(kernel, len, "%s", o->kernel))
 			return -ENAMETOOLONG;
-	} else if (hxu_fmt_path(kernel, sizeof(kernel), "%s/vmlinux", image_dir) ||
+	} else if (hxu_fmt_path(kernel, len, "%s/vmlinux", image_dir) ||
 		   access(kernel, R_OK) < 0) {
 		/* no PVH-bootable ELF: the bzImage (decompresses itself) */
-		if (hxu_fmt_path(kernel, sizeof(kernel), "%s/vmlinuz", image_dir))
+		if (hxu_fmt_path(kernel, len, "%s/vmlinuz", image_dir))
 			return -ENAMETOOLONG;
 	}
 	if (access(kernel, R_OK) < 0)
@@ -250,7 +254,12 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 	if (hxu_fmt_path(path, sizeof(path), "%s/initrd.img", image_dir) ||
 	    access(path, R_OK) < 0)
 		return -ENOENT;
+	return 0;
+}
 
+/* A VM with nothing open yet, named o->name or "vmPID-N". */
+static int vm_new(const struct hx_vm_opts *o, struct hx_vm **ret)
+{
 	struct hx_vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
@@ -271,163 +280,185 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 		free(vm);
 		return -EINVAL;
 	}
+	*ret = vm;
+	return 0;
+}
 
-	struct argv_b a = { 0 };
-	int logfd = -1, errpipe[2] = { -1, -1 };
-	r = hx_mkdir_p(run_dir);
+/* RUN_DIR/NAME.serial, .qmp, .log; the QMP socket is registered with the
+ * guard (QEMU creates it). */
+static int vm_set_paths(struct hx_vm *vm, const char *run_dir)
+{
+	int r = hx_mkdir_p(run_dir);
 	if (r)
-		goto fail;
+		return r;
 	if (hxu_fmt_path(vm->serial, sizeof(vm->serial), "%s/%s.serial", run_dir, vm->name) ||
 	    hxu_fmt_path(vm->qmp, sizeof(vm->qmp), "%s/%s.qmp", run_dir, vm->name) ||
-	    hxu_fmt_path(vm->log, sizeof(vm->log), "%s/%s.log", run_dir, vm->name)) {
-		r = -ENAMETOOLONG;
-		goto fail;
-	}
-	if (strlen(vm->qmp) >= 108) {	/* sun_path */
-		r = -ENAMETOOLONG;
-		goto fail;
-	}
+	    hxu_fmt_path(vm->log, sizeof(vm->log), "%s/%s.log", run_dir, vm->name))
+		return -ENAMETOOLONG;
+	if (strlen(vm->qmp) >= 108)	/* sun_path */
+		return -ENAMETOOLONG;
 	unlink(vm->qmp);
-	r = hx_guard_add_file(vm->qmp);
-	if (r)
-		goto fail;
+	return hx_guard_add_file(vm->qmp);
+}
 
+static int vm_set_accel(const struct hx_vm_opts *o, const char *image_dir,
+			struct hx_vm *vm)
+{
 	const char *accel = o->accel;
 	if (!accel) {
-		r = hx_accel_detect(image_dir, &accel);
+		int r = hx_accel_detect(image_dir, &accel);
 		if (r)
-			goto fail;
+			return r;
 	}
 	snprintf(vm->accel, sizeof(vm->accel), "%s", accel);
+	return 0;
+}
 
+/* The data and swap disks in DISK_DIR; *ret_cache gets QEMU's cache mode
+ * for them (o->disk_cache, else "none" where O_DIRECT works). */
+static int vm_make_disks(const struct hx_vm_opts *o, struct hx_vm *vm,
+			 const char *disk_dir, const char **ret_cache)
+{
 	const char *cache_mode = o->disk_cache;
-	const char *disk_dir = o->disk_dir ? o->disk_dir : run_dir;
+	int r;
+
 	if (o->data_disk_mib) {
-		if (hxu_fmt_path(vm->data, sizeof(vm->data), "%s/%s.data", disk_dir, vm->name)) {
-			r = -ENAMETOOLONG;
-			goto fail;
-		}
+		if (hxu_fmt_path(vm->data, sizeof(vm->data), "%s/%s.data", disk_dir, vm->name))
+			return -ENAMETOOLONG;
 		r = make_disk(vm->data, o->data_disk_mib, o->data_fill);
 		if (r)
-			goto fail;
+			return r;
 		if (!cache_mode)
 			cache_mode = odirect_works(vm->data) ? "none" : "writeback";
 	}
 	if (o->swap_disk_mib) {
-		if (hxu_fmt_path(vm->swap, sizeof(vm->swap), "%s/%s.swap", disk_dir, vm->name)) {
-			r = -ENAMETOOLONG;
-			goto fail;
-		}
+		if (hxu_fmt_path(vm->swap, sizeof(vm->swap), "%s/%s.swap", disk_dir, vm->name))
+			return -ENAMETOOLONG;
 		r = make_disk(vm->swap, o->swap_disk_mib, false);
 		if (r)
-			goto fail;
+			return r;
 		if (!cache_mode)
 			cache_mode = odirect_works(vm->swap) ? "none" : "writeback";
 	}
-	if (!cache_mode)
-		cache_mode = "none";
+	*ret_cache = cache_mode ? cache_mode : "none";
+	return 0;
+}
 
-	r = vm_build_argv(o, vm, image_dir, kernel, qemu, cache_mode, &a);
-	if (r)
-		goto fail;
-
-	/* serial file: created here so our reader and inotify see QEMU's writes */
+/* The serial file: created here so our reader and inotify see QEMU's writes. */
+static int vm_open_serial(struct hx_vm *vm)
+{
 	int sfd = open(vm->serial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (sfd < 0) {
-		r = -errno;
-		goto fail;
-	}
+	if (sfd < 0)
+		return -errno;
 	close(sfd);
 	vm->serial_fd = open(vm->serial, O_RDONLY | O_CLOEXEC);
-	if (vm->serial_fd < 0) {
-		r = -errno;
-		goto fail;
-	}
+	if (vm->serial_fd < 0)
+		return -errno;
 	vm->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (vm->ino_fd >= 0 &&
 	    inotify_add_watch(vm->ino_fd, vm->serial, IN_MODIFY) < 0) {
 		close(vm->ino_fd);
 		vm->ino_fd = -1;
 	}
-	logfd = open(vm->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (logfd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (pipe2(errpipe, O_CLOEXEC) < 0) {
-		r = -errno;
-		goto fail;
-	}
+	return 0;
+}
 
-	char procs[HXU_SLICE_PROCS][HXU_PROCS_PATH_MAX] = { "", "", "" };
-	if (o->slice)
-		hxu_slice_procs_paths(o->slice, procs);
+/* What the child needs to become QEMU, all prepared before fork(). */
+struct vm_launch {
+	struct argv_b argv;
 	char qemu_path[PATH_MAX];
-	if (!hxu_find_in_path(qemu, qemu_path, sizeof(qemu_path))) {
-		r = -ENOENT;
-		goto fail;
-	}
-	if (hx_verbose()) {
-		fprintf(stderr, "hx[%d]: vm %s:", (int)getpid(), vm->name);
-		for (size_t i = 0; i < a.n; i++)
-			fprintf(stderr, " %s", a.v[i]);
-		fputc('\n', stderr);
-	}
+	char procs[HXU_SLICE_PROCS][HXU_PROCS_PATH_MAX];	/* "" = none */
+	int logfd;		/* QEMU's stdout and stderr */
+	int errpipe[2];		/* the child's errno when it cannot exec QEMU */
+	bool thp;
+	pid_t parent;
+};
 
-	pid_t parent = getpid();
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (pid == 0) {
-		int err = 0;
-		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-		/* See hx_vm_opts.thp: no THP for guest RAM unless asked. */
-		if (!o->thp)
-			prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
-		if (getppid() != parent)
-			_exit(127);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		const int sigs[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD };
-		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-			signal(sigs[i], SIG_DFL);
-		for (int i = 0; i < HXU_SLICE_PROCS; i++) {
-			if (!procs[i][0])
-				continue;
-			int fd = open(procs[i], O_WRONLY | O_CLOEXEC);
-			if (fd < 0 || write(fd, "0", 1) != 1) {
-				if (i != 1) {	/* only the PSI twin is optional */
-					err = errno ? errno : EIO;
-					(void)!write(errpipe[1], &err, sizeof(err));
-					_exit(127);
-				}
-			}
-			if (fd >= 0)
-				close(fd);
-		}
-		int nul = open("/dev/null", O_RDONLY);
-		if (nul >= 0)
-			dup2(nul, 0);
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		execv(qemu_path, a.v);
-		err = errno;
-		(void)!write(errpipe[1], &err, sizeof(err));
+static int vm_launch_prepare(const struct hx_vm_opts *o, const struct hx_vm *vm,
+			     const char *qemu, struct vm_launch *l)
+{
+	l->logfd = open(vm->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (l->logfd < 0)
+		return -errno;
+	if (pipe2(l->errpipe, O_CLOEXEC) < 0)
+		return -errno;
+	if (o->slice)
+		hxu_slice_procs_paths(o->slice, l->procs);
+	if (!hxu_find_in_path(qemu, l->qemu_path, sizeof(l->qemu_path)))
+		return -ENOENT;
+	l->thp = o->thp;
+	return 0;
+}
+
+static void vm_launch_close(struct vm_launch *l)
+{
+	argv_free(&l->argv);
+	if (l->logfd >= 0)
+		close(l->logfd);
+	if (l->errpipe[0] >= 0)
+		close(l->errpipe[0]);
+	if (l->errpipe[1] >= 0)
+		close(l->errpipe[1]);
+}
+
+/* The child: into the slice, stdio to the log, exec QEMU. Why it failed
+ * (an errno) goes up the error pipe. */
+__attribute__((noreturn))
+static void vm_exec_child(const struct vm_launch *l)
+{
+	int err = 0;
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* See hx_vm_opts.thp: no THP for guest RAM unless asked. */
+	if (!l->thp)
+		prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+	if (getppid() != l->parent)
 		_exit(127);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	const int sigs[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	for (int i = 0; i < HXU_SLICE_PROCS; i++) {
+		if (!l->procs[i][0])
+			continue;
+		int fd = open(l->procs[i], O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1) {
+			if (i != 1) {	/* only the PSI twin is optional */
+				err = errno ? errno : EIO;
+				(void)!write(l->errpipe[1], &err, sizeof(err));
+				_exit(127);
+			}
+		}
+		if (fd >= 0)
+			close(fd);
 	}
-	vm->start_ns = hx_now_ns();
-	vm->pid = pid;
-	close(errpipe[1]);
-	errpipe[1] = -1;
+	int nul = open("/dev/null", O_RDONLY);
+	if (nul >= 0)
+		dup2(nul, 0);
+	dup2(l->logfd, 1);
+	dup2(l->logfd, 2);
+	execv(l->qemu_path, l->argv.v);
+	err = errno;
+	(void)!write(l->errpipe[1], &err, sizeof(err));
+	_exit(127);
+}
+
+/*
+ * The parent, after fork(): register the PID with the guard and wait until
+ * the error pipe closes (QEMU was exec'd) or brings the child's errno. On
+ * failure the child is reaped and vm->pid is -1 again.
+ */
+static int vm_wait_exec(struct hx_vm *vm, struct vm_launch *l)
+{
+	pid_t pid = vm->pid;
+	close(l->errpipe[1]);
+	l->errpipe[1] = -1;
 	int reg = hx_guard_add_pid(pid);
 	int cerr = 0;
 	ssize_t n;
-	while ((n = read(errpipe[0], &cerr, sizeof(cerr))) < 0 && errno == EINTR)
+	while ((n = read(l->errpipe[0], &cerr, sizeof(cerr))) < 0 && errno == EINTR)
 		;
 	if (n > 0 || reg) {
 		if (n <= 0)
@@ -437,26 +468,38 @@ int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
 			;
 		hx_guard_del_pid(pid);
 		vm->pid = -1;
-		r = n > 0 ? -cerr : reg;
-		goto fail;
+		return n > 0 ? -cerr : reg;
 	}
-	vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	close(errpipe[0]);
-	close(logfd);
-	argv_free(&a);
-	hxu_vlog("vm %s: pid %d, accel %s", vm->name, (int)pid, vm->accel);
-	*ret = vm;
 	return 0;
+}
 
-fail:
-	hxu_vlog("vm %s: start failed: %s", vm->name, strerror(-r));
-	argv_free(&a);
-	if (logfd >= 0)
-		close(logfd);
-	if (errpipe[0] >= 0)
-		close(errpipe[0]);
-	if (errpipe[1] >= 0)
-		close(errpipe[1]);
+static int vm_spawn(struct hx_vm *vm, struct vm_launch *l)
+{
+	if (hx_verbose()) {
+		fprintf(stderr, "hx[%d]: vm %s:", (int)getpid(), vm->name);
+		for (size_t i = 0; i < l->argv.n; i++)
+			fprintf(stderr, " %s", l->argv.v[i]);
+		fputc('\n', stderr);
+	}
+	l->parent = getpid();
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		vm_exec_child(l);
+	vm->start_ns = hx_now_ns();
+	vm->pid = pid;
+	int r = vm_wait_exec(vm, l);
+	if (r)
+		return r;
+	vm->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return 0;
+}
+
+/* A start that failed: close what is open, remove the files made, free. */
+static void vm_discard(struct hx_vm *vm)
+{
 	if (vm->serial_fd >= 0)
 		close(vm->serial_fd);
 	if (vm->ino_fd >= 0)
@@ -469,5 +512,47 @@ fail:
 		}
 	}
 	free(vm);
-	return r;
+}
+
+int hx_vm_start(const struct hx_vm_opts *o, struct hx_vm **ret)
+{
+	const char *run_dir = o->run_dir ? o->run_dir : DEFAULT_RUN_DIR;
+	const char *image_dir = o->image_dir ? o->image_dir : HXU_DEFAULT_IMAGE_DIR;
+	const char *qemu = o->qemu ? o->qemu : HXU_DEFAULT_QEMU;
+	struct vm_launch l = { .logfd = -1, .errpipe = { -1, -1 } };
+	const char *cache_mode = NULL;
+	struct hx_vm *vm = NULL;
+	char kernel[PATH_MAX];
+	int r;
+
+	r = vm_check_opts(o);
+	if (!r)
+		r = vm_find_image(o, image_dir, kernel, sizeof(kernel));
+	if (!r)
+		r = vm_new(o, &vm);
+	if (r)
+		return r;
+
+	r = vm_set_paths(vm, run_dir);
+	if (!r)
+		r = vm_set_accel(o, image_dir, vm);
+	if (!r)
+		r = vm_make_disks(o, vm, o->disk_dir ? o->disk_dir : run_dir, &cache_mode);
+	if (!r)
+		r = vm_build_argv(o, vm, image_dir, kernel, qemu, cache_mode, &l.argv);
+	if (!r)
+		r = vm_open_serial(vm);
+	if (!r)
+		r = vm_launch_prepare(o, vm, qemu, &l);
+	if (!r)
+		r = vm_spawn(vm, &l);
+	vm_launch_close(&l);
+	if (r) {
+		hxu_vlog("vm %s: start failed: %s", vm->name, strerror(-r));
+		vm_discard(vm);
+		return r;
+	}
+	hxu_vlog("vm %s: pid %d, accel %s", vm->name, (int)vm->pid, vm->accel);
+	*ret = vm;
+	return 0;
 }
