@@ -13,7 +13,9 @@
 # Anything here boots QEMU and takes no lock itself; while developing run it as
 #     flock /tmp/autoballoon-qemu.lock make demo
 
-BENCH_SRCS := bench/bench.c bench/bench_scenario.c bench/bench_report.c
+BENCH_SRCS := bench/bench.c bench/bench_run.c bench/bench_guest.c bench/bench_sample.c \
+	bench/bench_results.c bench/bench_demo.c bench/bench_image.c bench/bench_scenario.c \
+	bench/bench_report.c
 BENCH      := $(B)/autoballoon-bench
 
 $(call obj,$(BENCH_SRCS)): AB_CPPFLAGS += -Ibench

@@ -50,7 +50,7 @@
 #define HX_MIB ((uint64_t)1 << 20)
 #define HX_UNLIMITED UINT64_MAX
 
-/* ---- misc ---- */
+/* ---- misc (hx_util.c) ---- */
 
 /* Print what the harness does (and why things fail) to stderr. */
 void hx_set_verbose(bool on);
@@ -62,16 +62,7 @@ int hx_mkdir_p(const char *path);
 uint64_t hx_now_ns(void);	/* CLOCK_MONOTONIC */
 uint64_t hx_now_ms(void);
 
-/*
- * Can this process run guests in a slice? Checks: root, a usable memory cgroup
- * (v1 or v2), qemu-system-x86_64 in PATH, IMAGE_DIR/vmlinuz and initrd.img
- * (image_dir NULL = "build/guest"). Returns 0, or -EPERM (not root), -ENODEV
- * (no memory cgroup), -ENOENT (no QEMU or no image); `why` (may be NULL) gets
- * a one-line reason. Tests skip (exit 77) on -EPERM and -ENODEV only.
- */
-int hx_env_check(const char *image_dir, char *why, size_t why_len);
-
-/* ---- cleanup guard ---- */
+/* ---- cleanup guard (hx_guard.c) ---- */
 
 /*
  * Fork the guard: a process in its own session that ignores SIGINT, SIGTERM,
@@ -113,7 +104,7 @@ int hx_guard_add_mount(const char *path);
 int hx_guard_del_mount(const char *path);
 int hx_guard_del_file(const char *path);
 
-/* ---- cgroups and the host slice ---- */
+/* ---- cgroups and the host slice (hx_slice.c) ---- */
 
 enum hx_cg_version {
 	HX_CG_NONE = 0,
@@ -216,7 +207,7 @@ int hx_slice_destroy(struct hx_slice *s);
  * rmdir it; waits up to timeout_ms. A missing cgroup is success. */
 int hx_cgroup_remove(const char *path, int timeout_ms);
 
-/* ---- host and process readers ---- */
+/* ---- host and process readers (hx_readers.c) ---- */
 
 struct hx_vmstat {
 	uint64_t pswpin, pswpout;	/* pages */
@@ -246,7 +237,7 @@ struct hx_proc_stats {
 /* Read /proc/PID/status and /proc/PID/stat. -ESRCH when gone. */
 int hx_proc_stats(pid_t pid, struct hx_proc_stats *ret);
 
-/* ---- storage: a throttled disk for the bench's storage profiles ---- */
+/* ---- storage: the bench's throttled disk (hx_storage.c) ---- */
 
 struct hx_storage;
 
@@ -265,7 +256,7 @@ void hx_storage_dev(const struct hx_storage *s, unsigned *ret_maj, unsigned *ret
 /* Unmount, detach, delete. Files left inside go with it. NULL is fine. */
 int hx_storage_destroy(struct hx_storage *s);
 
-/* ---- swap file ---- */
+/* ---- swap file (hx_swap.c) ---- */
 
 struct hx_swap;
 
@@ -279,7 +270,7 @@ const char *hx_swap_path(const struct hx_swap *s);
 /* swapoff + unlink + free. NULL is fine. */
 int hx_swap_destroy(struct hx_swap *s);
 
-/* ---- guest output lines ---- */
+/* ---- guest output lines (hx_line.c) ---- */
 
 /*
  * One "AB <event> key=value ..." line from a guest. Words without '=' after
@@ -304,7 +295,16 @@ int hx_line_get_u64(const struct hx_line *l, const char *key, uint64_t *ret);
 /* Does the line start with PREFIX followed by a space or the end? */
 bool hx_line_matches(const struct hx_line *l, const char *prefix);
 
-/* ---- accel ---- */
+/* ---- environment check and accel (hx_env.c) ---- */
+
+/*
+ * Can this process run guests in a slice? Checks: root, a usable memory cgroup
+ * (v1 or v2), qemu-system-x86_64 in PATH, IMAGE_DIR/vmlinuz and initrd.img
+ * (image_dir NULL = "build/guest"). Returns 0, or -EPERM (not root), -ENODEV
+ * (no memory cgroup), -ENOENT (no QEMU or no image); `why` (may be NULL) gets
+ * a one-line reason. Tests skip (exit 77) on -EPERM and -ENODEV only.
+ */
+int hx_env_check(const char *image_dir, char *why, size_t why_len);
 
 /*
  * "kvm" or "tcg". $AB_ACCEL (tcg|kvm) wins; else the answer cached in
@@ -315,7 +315,7 @@ bool hx_line_matches(const struct hx_line *l, const char *prefix);
  */
 int hx_accel_detect(const char *image_dir, const char **ret_accel);
 
-/* ---- VMs ---- */
+/* ---- VMs (hx_vm_start.c, hx_vm.c) ---- */
 
 enum hx_driver {
 	HX_DRIVER_STOCK = 0,	/* virtio_balloon */

@@ -190,20 +190,12 @@ void hx_storage_dev(const struct hx_storage *s, unsigned *ret_maj, unsigned *ret
  */
 static void clear_root_limits(const struct hx_storage *s)
 {
-	static const char *const files[4] = {
-		"blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device",
-		"blkio.throttle.read_iops_device", "blkio.throttle.write_iops_device",
-	};
+	static const struct hx_io_limits none;
 	struct hx_cgroup_info cg;
-	char path[PATH_MAX + 64], val[64];
 
 	if (hx_cgroup_detect(NULL, &cg) < 0 || !cg.blkio_root[0])
 		return;
-	snprintf(val, sizeof(val), "%u:%u 0", s->maj, s->min);
-	for (int i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s/%s", cg.blkio_root, files[i]);
-		hxu_write_text(path, val);
-	}
+	hxu_blkio_set_limits(cg.blkio_root, s->maj, s->min, &none);
 }
 
 int hx_storage_destroy(struct hx_storage *s)

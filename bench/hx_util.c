@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hx_util.c - small file and time helpers shared by the harness's files
- * (internal: declared in hx_util.h, not part of harness.h).
+ * hx_util.c - the harness's verbosity, clock and mkdir_p (harness.h), and
+ * the small file and process helpers its files share (hx_util.h).
  */
 #include "hx_util.h"
 
@@ -14,10 +14,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+
+static bool verbose;
+
+void hx_set_verbose(bool on)
+{
+	verbose = on;
+}
+
+bool hx_verbose(void)
+{
+	return verbose;
+}
+
+uint64_t hx_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t hx_now_ms(void)
+{
+	return hx_now_ns() / 1000000u;
+}
+
+int hx_mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+	if (hxu_fmt_path(tmp, sizeof(tmp), "%s", path))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
 
 __attribute__((format(printf, 1, 2)))
 void hxu_vlog(const char *fmt, ...)

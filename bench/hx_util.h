@@ -1,15 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hx_util.h - helpers shared by the harness's source files (not part of the
- * harness API in harness.h). Return 0 or a negative errno like the rest.
+ * hx_util.h - what the harness's source files share beyond harness.h:
+ * small file and process helpers, and the few internals one file offers
+ * another (defaults, a slice's cgroup.procs files, blkio limits). Not part
+ * of the harness API. Return 0 or a negative errno like the rest.
  */
 #ifndef AB_HX_UTIL_H
 #define AB_HX_UTIL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+struct hx_io_limits;
+struct hx_slice;
+
+#define HXU_DEFAULT_IMAGE_DIR "build/guest"
+#define HXU_DEFAULT_QEMU "qemu-system-x86_64"
 
 /* To stderr when hx_set_verbose(true), else nothing. */
 __attribute__((format(printf, 1, 2)))
@@ -30,5 +39,26 @@ bool hxu_find_in_path(const char *prog, char *buf, size_t len);
 /* fork + exec PROG ARGV, stdout/stderr to /dev/null unless verbose; 0 when
  * it exits 0, -ENOENT when it cannot be run, -EIO for another exit. */
 int hxu_run_prog(const char *prog, char *const argv[]);
+
+/* ---- hx_slice.c ---- */
+
+/*
+ * The cgroup.procs files a new member of slice S must be written to: [0]
+ * the memory cgroup (a must), [1] the PSI twin (best effort), [2] the blkio
+ * twin (a must when the slice's I/O is throttled). "" when there is none.
+ * hx_vm_start() has QEMU's child write itself into them before exec.
+ */
+#define HXU_SLICE_PROCS 3
+#define HXU_PROCS_PATH_MAX (PATH_MAX + 32)
+void hxu_slice_procs_paths(const struct hx_slice *s,
+			   char p[HXU_SLICE_PROCS][HXU_PROCS_PATH_MAX]);
+
+/*
+ * v1: write L's four limits on device MAJ:MIN into the blkio.throttle.*
+ * files of cgroup DIR (0 removes that limit). Every file is written; the
+ * first error is returned.
+ */
+int hxu_blkio_set_limits(const char *dir, unsigned maj, unsigned min,
+			 const struct hx_io_limits *l);
 
 #endif
