@@ -311,10 +311,13 @@ void policy_round(const struct policy_params *p, struct policy_host *h,
 		if (v->set_target && v->new_target_bytes == v->target_bytes &&
 		    v->reason != REASON_GUEST_DEFLATED)
 			v->set_target = false;
-		/* where the host began taking: what refaults can win back */
+		/*
+		 * Where the host began taking memory the guest used (its excess,
+		 * cache included): what refaults can win back. Boot room and idle
+		 * room take room the guest has not used; what it reads next is new.
+		 */
 		if (v->set_target && v->new_target_bytes < v->target_bytes && !v->squeezed_from &&
-		    (v->reason == REASON_HOST_RECLAIM || v->reason == REASON_BOOT_ROOM ||
-		     v->reason == REASON_IDLE_ROOM))
+		    v->reason == REASON_HOST_RECLAIM)
 			v->squeezed_from = v->target_bytes;
 	}
 }

@@ -1137,6 +1137,7 @@ static void test_giveback_moves_idle_room(void **state)
 	/* A's balloon takes half the gap in excess (300 vs 20): 140 MiB */
 	assert_int_equal(v[0].reason, REASON_IDLE_ROOM);
 	assert_int_equal(v[0].new_target_bytes, M(360));
+	assert_int_equal(v[0].squeezed_from, 0);	/* free room, not a squeeze */
 	assert_false(v[1].set_target);
 	assert_int_equal(h.giveback_bytes, 0);
 	idle_room_taken(&h, &v[0]);
@@ -1233,6 +1234,8 @@ static void test_boot_room_holds_booting_guests_to_their_share(void **state)
 		assert_true(v[i].set_target);
 		assert_int_equal(v[i].reason, REASON_BOOT_ROOM);
 		assert_int_equal(v[i].new_target_bytes, M(500));
+		/* room it never used: its reads after this are new data, not refaults */
+		assert_int_equal(v[i].squeezed_from, 0);
 	}
 	assert_false(h.pressured);
 
