@@ -15,7 +15,7 @@
 
 BENCH_SRCS := bench/bench.c bench/bench_run.c bench/bench_guest.c bench/bench_sample.c \
 	bench/bench_results.c bench/bench_demo.c bench/bench_image.c bench/bench_scenario.c \
-	bench/bench_report.c
+	bench/bench_report.c bench/bench_targets.c bench/bench_tables.c bench/bench_plot.c
 BENCH      := $(B)/autoballoon-bench
 
 $(call obj,$(BENCH_SRCS)): AB_CPPFLAGS += -Ibench
