@@ -346,7 +346,7 @@ static const char *parse_value(const struct key *k, void *base, const char *valu
 	return "internal: unknown key type";
 }
 
-static bool valid_vm_name(const char *s)
+bool config_valid_vm_name(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -373,7 +373,7 @@ static struct vm_config *vm_for_section(struct parse_ctx *p, const char *section
 	if (p->cur_vm && strcmp(p->cur_vm->name, name) == 0 &&
 	    p->cur_vm_section_line == p->section_line)
 		return p->cur_vm;
-	if (!valid_vm_name(name)) {
+	if (!config_valid_vm_name(name)) {
 		add_err(p, section, NULL,
 			"VM names are 1-63 characters of A-Z a-z 0-9 - _ .");
 		return NULL;

@@ -91,6 +91,9 @@ struct daemon_config {
 };
 
 void config_init_defaults(struct daemon_config *c);
+
+/* A VM name: 1-63 characters of A-Z a-z 0-9 - _ . */
+bool config_valid_vm_name(const char *s);
 void config_free(struct daemon_config *c);
 
 /*

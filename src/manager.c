@@ -200,6 +200,11 @@ static void on_domain_found(void *owner, const char *name, const char *uuid)
 	const struct vm_config *dc = domain_config(m, name, uuid);
 	struct vm_config vc;
 
+	if (strlen(name) >= sizeof(vc.name)) {
+		log_warn(m->log, "libvirt: domain %s: name longer than %zu characters, not managed",
+			 name, sizeof(vc.name) - 1);
+		return;
+	}
 	if (find_vm(m, name))
 		return;
 	if (dc)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "loop.h"
 
@@ -34,18 +35,11 @@ bool qmp_dir_vm_name(const char *file, char *name, size_t len)
 		n -= 5;
 	else
 		return false;
-	if (n == 0 || n >= len || file[0] == '.')
+	if (n >= len || file[0] == '.')
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = file[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
-			return false;
-	}
 	memcpy(name, file, n);
 	name[n] = '\0';
-	return true;
+	return config_valid_vm_name(name);
 }
 
 static void file_added(struct qmp_dir *d, const char *file)
