@@ -3,7 +3,8 @@
 #   make              build/autoballoond and build/autoballoonctl (installs no
 #                     package: a missing build dependency is named, with the
 #                     Debian package that has it)
-#   make install      those two, the example configuration, the systemd unit
+#   make install      those two, their man pages, the example configuration,
+#                     the systemd unit
 #   make check        every test (unit + fault + fuzz smoke under ASan/UBSan,
 #                     lint, integration tests on real QEMU guests)
 #   make demo         the main job: 4 guests in a memory-limited slice, with and
@@ -34,7 +35,8 @@
 #   VERSION            default `git describe --tags --always --dirty`, outside a
 #                      git checkout the VERSION file; autoballoond --version and
 #                      autoballoonctl --version print it
-#   DESTDIR, PREFIX, SYSTEMDUNITDIR    make install (src/build.mk)
+#   DESTDIR, PREFIX, SYSTEMDUNITDIR, MANDIR    make install (src/build.mk,
+#                      man/build.mk)
 #   V=1                show the full commands
 #
 # Each directory adds its own rules in its build.mk; this file holds the shared
@@ -124,6 +126,7 @@ obj  = $(patsubst %.c,$(B)/obj/%.o,$(1))
 aobj = $(patsubst %.c,$(ASAN)/obj/%.o,$(1))
 
 include src/build.mk
+include man/build.mk
 -include guest/build.mk
 -include bench/build.mk
 -include bench/bench.mk
