@@ -3,7 +3,10 @@
 #   make              build/autoballoond and build/autoballoonctl (installs no
 #                     package: a missing build dependency is named, with the
 #                     Debian package that has it)
-#   make install      those two, the example configuration, the systemd unit
+#   make install      those two, their man pages, the example configuration,
+#                     the systemd unit
+#   make deb          the Debian packages autoballoon and autoballoon-dkms in
+#                     build/deb/ (debian/, scripts/build-deb), lintian-checked
 #   make check        every test (unit + fault + fuzz smoke under ASan/UBSan,
 #                     lint, integration tests on real QEMU guests)
 #   make demo         the main job: 4 guests in a memory-limited slice, with and
@@ -15,7 +18,8 @@
 # Dependencies (Debian 12 packages; the lists are in scripts/deps):
 #   make build-deps   install the missing build packages: compiler, -dev libraries
 #   make deps         install every missing package: build + check (QEMU, guest
-#                     kernel, busybox, clang, valgrind, sparse, jq, ...)
+#                     kernel, busybox, clang, valgrind, sparse, jq, ...) + deb
+#                     (debhelper, dkms, lintian)
 # Both need root. Before compiling, `make`, `make all`, `make install` and
 # build/... targets only look for the build dependencies (scripts/deps probe);
 # every other goal (check, check-*, demo, bench, lint, programs, ...) first
@@ -34,7 +38,8 @@
 #   VERSION            default `git describe --tags --always --dirty`, outside a
 #                      git checkout the VERSION file; autoballoond --version and
 #                      autoballoonctl --version print it
-#   DESTDIR, PREFIX, SYSTEMDUNITDIR    make install (src/build.mk)
+#   DESTDIR, PREFIX, SYSTEMDUNITDIR, MANDIR    make install (src/build.mk,
+#                      man/build.mk)
 #   V=1                show the full commands
 #
 # Each directory adds its own rules in its build.mk; this file holds the shared
@@ -124,6 +129,7 @@ obj  = $(patsubst %.c,$(B)/obj/%.o,$(1))
 aobj = $(patsubst %.c,$(ASAN)/obj/%.o,$(1))
 
 include src/build.mk
+include man/build.mk
 -include guest/build.mk
 -include bench/build.mk
 -include bench/bench.mk
@@ -134,13 +140,20 @@ programs: $(PROGRAMS)
 
 # `make check`: every step in CHECK_STEPS, fast ones first; a failing step
 # fails check (after the others ran). Steps not named here run last.
-CHECK_ORDER := check-unit check-fault check-fuzz check-lint check-valgrind check-module-sparse \
-	check-guest check-daemon check-libvirt check-module check-faults-qemu check-bench
+CHECK_ORDER := check-unit check-fault check-fuzz check-lint check-deb check-valgrind \
+	check-module-sparse check-guest check-daemon check-unit-hardening check-libvirt \
+	check-module check-faults-qemu check-bench
 check: programs
 	@scripts/run-checks $(filter $(CHECK_STEPS),$(CHECK_ORDER)) \
 		$(filter-out $(CHECK_ORDER),$(CHECK_STEPS))
 
 clean:
 	rm -rf $(B)
+
+# `make deb`: build/deb/autoballoon_V_ARCH.deb and autoballoon-dkms_V_all.deb,
+# built by dpkg-buildpackage in a copy of the tree (scripts/build-deb).
+.PHONY: deb
+deb: | deps-ready
+	@VERSION='$(VERSION)' scripts/build-deb $(B)/deb
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
