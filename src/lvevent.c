@@ -63,16 +63,16 @@ static struct lv_events *lv;	/* see the head of the file */
 
 static uint32_t to_epoll(int ev)
 {
-	return (ev & VIR_EVENT_HANDLE_READABLE ? EPOLLIN : 0) |
-	       (ev & VIR_EVENT_HANDLE_WRITABLE ? EPOLLOUT : 0);
+	return ((ev & VIR_EVENT_HANDLE_READABLE) ? EPOLLIN : 0) |
+	       ((ev & VIR_EVENT_HANDLE_WRITABLE) ? EPOLLOUT : 0);
 }
 
 static int from_epoll(uint32_t ev)
 {
-	return (ev & EPOLLIN ? VIR_EVENT_HANDLE_READABLE : 0) |
-	       (ev & EPOLLOUT ? VIR_EVENT_HANDLE_WRITABLE : 0) |
-	       (ev & EPOLLERR ? VIR_EVENT_HANDLE_ERROR : 0) |
-	       (ev & EPOLLHUP ? VIR_EVENT_HANDLE_HANGUP : 0);
+	return ((ev & EPOLLIN) ? VIR_EVENT_HANDLE_READABLE : 0) |
+	       ((ev & EPOLLOUT) ? VIR_EVENT_HANDLE_WRITABLE : 0) |
+	       ((ev & EPOLLERR) ? VIR_EVENT_HANDLE_ERROR : 0) |
+	       ((ev & EPOLLHUP) ? VIR_EVENT_HANDLE_HANGUP : 0);
 }
 
 static void reap_later(void)
