@@ -583,6 +583,7 @@ struct tight_fig {
 	struct burst_fig b;	/* b.actual_before: QEMU's actual when squeezed */
 	uint64_t need_kib, deflated_auto;
 	const char *counters;	/* the driver's sysfs counters after the burst */
+	bool unsqueezed;	/* the setup's squeeze did not get there */
 };
 
 /* autoballoond squeezing the guest from a slice that is always short. */
@@ -696,9 +697,16 @@ static void run_tight(struct tcase *t, const char *name, enum hx_driver drv,
 		goto out;
 	f->b.actual_before = actual_mib(&g);
 	f->need_kib = lget(l, "need_kib");
-	CHECK(t, f->b.actual_before <= c->tight_mib + TIGHT_SLACK_MIB,
-	      "the balloon was not squeezed: actual %" PRIu64 " MiB, want %u",
-	      f->b.actual_before, c->tight_mib);
+	if (f->b.actual_before > c->tight_mib + TIGHT_SLACK_MIB) {
+		/* the setup, not the burst: the caller says it and runs it again */
+		const char *m = strstr(l->text, " m_auto_steps=");
+
+		printf("  setup: the squeeze stopped at %" PRIu64 " MiB (want %u), the driver "
+		       "took memory back while the host inflated:%s\n", f->b.actual_before,
+		       c->tight_mib, m ? m : " (no counters)");
+		f->unsqueezed = true;
+		goto out;
+	}
 	CHECK(t, f->need_kib > 0 && f->need_kib != UINT64_MAX,
 	      "the burst fits in free memory and cache, no case: %s", l->text);
 	l = guest_step(t, &g, "burst");
@@ -743,7 +751,21 @@ static void test_tight(struct tcase *t, const struct tight_case *c)
 		printf(" at %u MiB/s", c->rate_mibps);
 	printf(":\n");
 	fflush(stdout);
-	run_tight(t, t->name, drv, c, &f);
+	/*
+	 * The squeeze before the burst is setup. Now and then the driver takes
+	 * memory back during it (swap-outs later than its 200 ms window after
+	 * the host's last inflation batch count as the guest's): that run says
+	 * so and the case runs once more; twice is a failure.
+	 */
+	for (int run = 0; run < 2; run++) {
+		memset(&f, 0, sizeof(f));
+		run_tight(t, t->name, drv, c, &f);
+		if (!f.unsqueezed)
+			break;
+	}
+	if (f.unsqueezed)
+		fail(t, "the balloon was not squeezed in two runs: actual %" PRIu64
+		     " MiB, want %u", f.b.actual_before, c->tight_mib);
 	if (!f.b.ok)
 		return;
 	printf("  %s: needs %" PRIu64 " MiB beyond free and cache; balloon gave "
