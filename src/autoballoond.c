@@ -193,7 +193,8 @@ int main(int argc, char **argv)
 		goto fail;
 	r = control_new(d.loop, &d.log, d.cfg.control_socket, d.mgr, &d.ctl);
 	if (r < 0) {
-		log_err(&d.log, "control socket %s: %s", d.cfg.control_socket, strerror(-r));
+		log_err(&d.log, "control socket %s: %s", d.cfg.control_socket,
+			r == -EADDRINUSE ? "another autoballoond answers there" : strerror(-r));
 		goto fail;
 	}
 	if (d.cfg.metrics_port) {

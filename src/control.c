@@ -47,6 +47,8 @@ struct control {
 	const struct logger *log;
 	struct manager *mgr;
 	char path[108];
+	dev_t dev;			/* the socket file we bound: removed at exit */
+	ino_t ino;			/* only while it is still ours */
 	int fd;
 	struct loop_watch *watch;
 	struct client *clients;
@@ -379,6 +381,7 @@ int control_new(struct loop *l, const struct logger *log, const char *path,
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct control *ctl;
 	char dir[sizeof(sa.sun_path)];
+	struct stat st;
 	mode_t old;
 	int r;
 
@@ -404,16 +407,31 @@ int control_new(struct loop *l, const struct logger *log, const char *path,
 		free(ctl);
 		return r;
 	}
-	unlink(path);	/* a stale socket from a previous run */
+	/* a socket nobody answers on is stale; one that answers is another daemon's */
+	if (connect(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
+		close(ctl->fd);
+		free(ctl);
+		return -EADDRINUSE;
+	}
+	close(ctl->fd);
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ctl->fd < 0) {
+		r = -errno;
+		free(ctl);
+		return r;
+	}
+	unlink(path);
 	old = umask(0177);
 	r = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (r < 0 || chmod(path, 0600) < 0 || listen(ctl->fd, 16) < 0) {
+	if (r < 0 || chmod(path, 0600) < 0 || listen(ctl->fd, 16) < 0 || stat(path, &st) < 0) {
 		r = -errno;
 		close(ctl->fd);
 		free(ctl);
 		return r;
 	}
+	ctl->dev = st.st_dev;
+	ctl->ino = st.st_ino;
 	r = loop_add_io(l, ctl->fd, EPOLLIN, 0, on_accept, ctl, &ctl->watch);
 	if (r < 0) {
 		close(ctl->fd);
@@ -427,12 +445,15 @@ int control_new(struct loop *l, const struct logger *log, const char *path,
 
 void control_free(struct control *ctl)
 {
+	struct stat st;
+
 	if (!ctl)
 		return;
 	while (ctl->clients)
 		client_free(ctl->clients);
 	loop_remove(ctl->watch);
 	close(ctl->fd);
-	unlink(ctl->path);
+	if (stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev && st.st_ino == ctl->ino)
+		unlink(ctl->path);
 	free(ctl);
 }

@@ -234,6 +234,16 @@ static void test_socket_server(void **state)
 	assert_int_equal(control_new(f->loop, &f->log, f->sock, f->m, &ctl), 0);
 	assert_int_equal(stat(f->sock, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
+	{
+		/* a second daemon on the same path: refused, the first keeps its socket */
+		struct control *other;
+		struct stat st2;
+
+		assert_int_equal(control_new(f->loop, &f->log, f->sock, f->m, &other),
+				 -EADDRINUSE);
+		assert_int_equal(stat(f->sock, &st2), 0);
+		assert_true(st2.st_ino == st.st_ino);
+	}
 
 	fd = client_connect(f->sock);
 	assert_int_equal(send(fd, "{\"cmd\":\"status\"}\n", 17, 0), 17);
@@ -274,6 +284,26 @@ static void test_socket_server(void **state)
 
 	control_free(ctl);
 	assert_int_not_equal(stat(f->sock, &st), 0);	/* removed */
+
+	/* a stale socket (its daemon died without removing it) is taken over */
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		assert_true(strlen(f->sock) < sizeof(sa.sun_path));
+		memcpy(sa.sun_path, f->sock, strlen(f->sock) + 1);
+		assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		close(s);
+		assert_int_equal(control_new(f->loop, &f->log, f->sock, f->m, &ctl), 0);
+		/* replaced behind its back: the file is not its own to remove */
+		assert_int_equal(unlink(f->sock), 0);
+		s = socket(AF_UNIX, SOCK_STREAM, 0);
+		assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		control_free(ctl);
+		assert_int_equal(stat(f->sock, &st), 0);
+		close(s);
+		unlink(f->sock);
+	}
 }
 
 /* The HTTP endpoint, served from the daemon's loop, on loopback. */
