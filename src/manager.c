@@ -221,7 +221,7 @@ static void on_domain_lost(void *owner, const char *name)
 	struct manager *m = owner;
 
 	for (size_t i = 0; i < m->nvms; i++) {
-		if (m->vms[i]->from_libvirt && strcmp(m->vms[i]->cfg.name, name) == 0) {
+		if (vm_from_libvirt(m->vms[i]) && strcmp(m->vms[i]->cfg.name, name) == 0) {
 			remove_vm_at(m, i, "domain stopped");
 			return;
 		}
@@ -247,7 +247,7 @@ static int start_libvirt(struct manager *m)
 static void stop_libvirt(struct manager *m)
 {
 	for (size_t i = 0; i < m->nvms;) {
-		if (m->vms[i]->from_libvirt)
+		if (vm_from_libvirt(m->vms[i]))
 			remove_vm_at(m, i, "libvirt connection closed");
 		else
 			i++;
@@ -387,7 +387,7 @@ static void housekeeping(struct manager *m)
 
 		vm_housekeeping(v, now);
 		/* A VM found in qmp_dir or libvirt whose QEMU is gone is dropped. */
-		if ((v->from_dir || v->from_libvirt) &&
+		if ((v->from_dir || vm_from_libvirt(v)) &&
 		    session_state(v->session) == SESSION_GONE) {
 			remove_vm_at(m, i, "QEMU gone");
 			continue;
@@ -557,7 +557,7 @@ int manager_reload(struct manager *m, struct daemon_config *cfg)
 			i++;
 			continue;
 		}
-		if (v->from_libvirt) {
+		if (vm_from_libvirt(v)) {
 			/* its settings may have changed; the domain stays */
 			char uuid[1] = "";
 			const struct vm_config *dc = domain_config(m, v->cfg.name, uuid);

@@ -267,8 +267,7 @@ struct vm *vm_new(const struct vm_env *env, const struct vm_config *cfg, bool fr
 	v->log.log = env->log;
 	v->log.name = v->cfg.name;
 	v->pol.state = VM_OK;
-	v->from_libvirt = !cfg->qmp_path[0];
-	if (!v->from_libvirt)
+	if (!vm_from_libvirt(v))
 		r = session_qmp_new(env->loop, env->cfg, &v->cfg, &v->log, &vm_session_ops, v,
 				    connect_at_ms, &v->session);
 	else if (env->lv)

@@ -47,7 +47,6 @@ struct vm {
 	const struct vm_env *env;
 	struct vm_config cfg;
 	bool from_dir;			/* found in qmp_dir (dropped when it goes) */
-	bool from_libvirt;		/* a libvirt domain (dropped when it stops) */
 	struct vm_log log;
 	struct session *session;
 
@@ -95,6 +94,12 @@ void vm_fill_observations(struct vm *v, uint64_t now_ms);
 
 /* Every housekeeping pass: the session's work, the residency read, the log. */
 void vm_housekeeping(struct vm *v, uint64_t now_ms);
+
+/* A libvirt domain (no QMP socket configured): dropped when it stops. */
+static inline bool vm_from_libvirt(const struct vm *v)
+{
+	return !v->cfg.qmp_path[0];
+}
 
 /* The state the surfaces show: the session's until it is ready, then the policy's. */
 const char *vm_state_label(const struct vm *v);
